@@ -1,0 +1,26 @@
+"""The event store: an append-only log of product events, in PostgreSQL (or SQLite for local runs).
+
+Contract:
+- `append` adds events to one stream after `expected_version`, in one INSERT that must be the
+  first write of its transaction. A taken version raises StreamVersionConflict; event ids that
+  are stored already raise EventsAlreadyStored, so a retried command stores its events once.
+- `load` returns a stream's events in version order.
+- `read_all` returns the global log after a Checkpoint, in the order every reader must use
+  (see dialects), never skipping an event that commits late.
+The schema refuses UPDATE, DELETE and TRUNCATE of stored events.
+"""
+
+from .records import Checkpoint, EventsAlreadyStored, NewEvent, RecordedEvent, StreamVersionConflict
+from .store import append, load, load_events, read_all
+
+__all__ = [
+    "Checkpoint",
+    "EventsAlreadyStored",
+    "NewEvent",
+    "RecordedEvent",
+    "StreamVersionConflict",
+    "append",
+    "load",
+    "load_events",
+    "read_all",
+]

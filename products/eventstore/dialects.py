@@ -1,0 +1,62 @@
+"""What differs between PostgreSQL and SQLite, kept in one place.
+
+PostgreSQL lets writers run in parallel, so positions (taken at INSERT) are not commit-ordered:
+a reader that polled `position > checkpoint` would silently skip a row whose transaction
+commits after a later one. The log is therefore read in (tx, position) order and only below
+the horizon `pg_snapshot_xmin(pg_current_snapshot())`, under which every transaction has
+settled. SQLite serializes writers itself, so position order is commit order there.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+COLUMNS = "position, {tx}, stream_type, stream_id, version, event_id, type, schema_version, data, metadata, recorded_at"
+
+
+class Postgres:
+    columns = COLUMNS.format(tx="tx::text")
+    row = "(%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb)"
+    after_checkpoint = (
+        "(tx, position) > (%s::text::xid8, %s) AND tx < pg_snapshot_xmin(pg_current_snapshot())"
+        " ORDER BY tx, position"
+    )
+
+    @staticmethod
+    def checkpoint_params(tx: int, position: int) -> list:
+        return [str(tx), position]
+
+    @staticmethod
+    def uuid(value: UUID) -> UUID:
+        return value
+
+    @staticmethod
+    def is_stream_version_violation(error: Exception) -> bool:
+        diag = getattr(error.__cause__, "diag", None)
+        return getattr(diag, "constraint_name", None) == "event_store_stream_version_uq"
+
+
+class Sqlite:
+    columns = COLUMNS.format(tx="tx")
+    row = "(%s, %s, %s, %s, %s, %s, %s, %s)"
+    after_checkpoint = "position > %s ORDER BY position"
+
+    @staticmethod
+    def checkpoint_params(tx: int, position: int) -> list:
+        return [position]
+
+    @staticmethod
+    def uuid(value: UUID) -> str:
+        return value.hex  # how Django's UUIDField stores uuids on SQLite
+
+    @staticmethod
+    def is_stream_version_violation(error: Exception) -> bool:
+        return "event_store.stream_id, event_store.version" in str(error)
+
+
+def for_vendor(vendor: str) -> type[Postgres] | type[Sqlite]:
+    if vendor == "postgresql":
+        return Postgres
+    if vendor == "sqlite":
+        return Sqlite
+    raise NotImplementedError(f"The event store supports PostgreSQL and SQLite, not {vendor}.")

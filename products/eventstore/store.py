@@ -1,0 +1,136 @@
+"""append, load and read_all over Django's database connections, in plain SQL."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any, Iterable, Sequence
+from uuid import UUID
+
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections
+from django.utils.dateparse import parse_datetime
+
+from . import dialects
+from .records import Checkpoint, EventsAlreadyStored, NewEvent, RecordedEvent, StreamVersionConflict
+
+
+def append(
+    stream_type: str,
+    stream_id: UUID,
+    expected_version: int,
+    events: Sequence[NewEvent],
+    metadata: dict[str, Any] | None = None,
+    using: str = DEFAULT_DB_ALIAS,
+) -> list[RecordedEvent]:
+    """Store `events` as versions expected_version+1, +2, … of the stream, in one INSERT.
+
+    Call it inside the command's transaction, before anything else is written there.
+    """
+    if not events:
+        return []
+    connection = connections[using]
+    dialect = dialects.for_vendor(connection.vendor)
+    meta = json.dumps(metadata or {})
+    params: list[Any] = []
+    for offset, event in enumerate(events, start=1):
+        params += [
+            stream_type,
+            dialect.uuid(stream_id),
+            expected_version + offset,
+            dialect.uuid(event.event_id),
+            event.type,
+            event.schema_version,
+            json.dumps(event.data),
+            meta,
+        ]
+    sql = (
+        "INSERT INTO event_store (stream_type, stream_id, version, event_id, type, schema_version, data, metadata)"
+        f" VALUES {', '.join([dialect.row] * len(events))}"
+        f" ON CONFLICT (event_id) DO NOTHING RETURNING {dialect.columns}"
+    )
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+    except IntegrityError as error:
+        if dialect.is_stream_version_violation(error):
+            raise StreamVersionConflict(stream_id, expected_version) from error
+        raise
+    if len(rows) < len(events):
+        # Some ids were stored already (ON CONFLICT skipped them): a retry of an earlier append.
+        # Raising lets the caller's transaction roll back whatever part did go in.
+        raise EventsAlreadyStored([event.event_id for event in events])
+    return sorted(map(_recorded, rows), key=lambda event: event.version)
+
+
+def load(stream_id: UUID, using: str = DEFAULT_DB_ALIAS) -> list[RecordedEvent]:
+    connection = connections[using]
+    dialect = dialects.for_vendor(connection.vendor)
+    return _select(
+        using, f"SELECT {dialect.columns} FROM event_store WHERE stream_id = %s ORDER BY version", [dialect.uuid(stream_id)]
+    )
+
+
+def load_events(event_ids: Iterable[UUID], using: str = DEFAULT_DB_ALIAS) -> list[RecordedEvent]:
+    """The stored events with these ids, in stream order (for replaying an idempotent command)."""
+    connection = connections[using]
+    dialect = dialects.for_vendor(connection.vendor)
+    ids = [dialect.uuid(event_id) for event_id in event_ids]
+    if not ids:
+        return []
+    placeholders = ", ".join(["%s"] * len(ids))
+    return _select(
+        using,
+        f"SELECT {dialect.columns} FROM event_store WHERE event_id IN ({placeholders}) ORDER BY stream_id, version",
+        ids,
+    )
+
+
+def read_all(after: Checkpoint = Checkpoint.START, limit: int = 500, using: str = DEFAULT_DB_ALIAS) -> list[RecordedEvent]:
+    """Up to `limit` events after `after`, in log order; a late-committing event is never passed over."""
+    connection = connections[using]
+    dialect = dialects.for_vendor(connection.vendor)
+    return _select(
+        using,
+        f"SELECT {dialect.columns} FROM event_store WHERE {dialect.after_checkpoint} LIMIT %s",
+        [*dialect.checkpoint_params(after.tx, after.position), limit],
+    )
+
+
+def _select(using: str, sql: str, params: list[Any]) -> list[RecordedEvent]:
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, params)
+        return [_recorded(row) for row in cursor.fetchall()]
+
+
+def _recorded(row: Sequence[Any]) -> RecordedEvent:
+    position, tx, stream_type, stream_id, version, event_id, type_, schema_version, data, metadata, recorded_at = row
+    return RecordedEvent(
+        position=position,
+        tx=int(tx),
+        stream_type=stream_type,
+        stream_id=_uuid(stream_id),
+        version=version,
+        event_id=_uuid(event_id),
+        type=type_,
+        schema_version=schema_version,
+        data=_json(data),
+        metadata=_json(metadata),
+        recorded_at=_datetime(recorded_at),
+    )
+
+
+def _uuid(value: Any) -> UUID:
+    return value if isinstance(value, UUID) else UUID(value)
+
+
+def _json(value: Any) -> dict[str, Any]:
+    # Django has psycopg hand jsonb over as text, and SQLite stores text.
+    return json.loads(value) if isinstance(value, (str, bytes)) else value
+
+
+def _datetime(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    assert isinstance(value, datetime)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
