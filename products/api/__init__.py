@@ -1,0 +1,1 @@
+"""The Command API: one POST endpoint per command, mapped onto products.handlers."""

@@ -1,0 +1,48 @@
+"""Serializer fields that apply the domain's own rules, so a bad field is a 400 naming it."""
+
+from rest_framework import serializers
+
+from ..domain import rules
+from ..domain.errors import InvalidCommand
+
+
+class RuleMixin:
+    def __init__(self, rule, **kwargs):
+        self.rule = rule
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        try:
+            return self.rule(value)
+        except InvalidCommand as error:
+            raise serializers.ValidationError(error.detail)
+
+
+class RuleCharField(RuleMixin, serializers.CharField):
+    pass
+
+
+class PriceField(RuleMixin, serializers.DecimalField):
+    """A price as a string ("12.50") or a number: > 0, 2 decimals, 10 digits before the point."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            rules.price,
+            max_digits=rules.PRICE_MAX_WHOLE_DIGITS + rules.PRICE_MAX_DECIMAL_PLACES,
+            decimal_places=rules.PRICE_MAX_DECIMAL_PLACES,
+            **kwargs,
+        )
+
+
+def quantity_field(**kwargs):
+    return serializers.IntegerField(min_value=1, max_value=rules.MAX_QUANTITY, **kwargs)
+
+
+def expected_version_field():
+    return serializers.IntegerField(
+        min_value=0,
+        required=False,
+        allow_null=True,
+        help_text="The version the product must be at (0: it must not exist yet).",
+    )

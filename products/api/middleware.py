@@ -1,0 +1,78 @@
+"""Request-level guards that must hold before any view runs."""
+
+import re
+import uuid
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from django.http import JsonResponse
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+RETRY_AFTER_SECONDS = "5"
+
+
+def database_unavailable_response() -> JsonResponse:
+    response = JsonResponse(
+        {"detail": "The database is unavailable; retry shortly.", "code": "unavailable"}, status=503
+    )
+    response["Retry-After"] = RETRY_AFTER_SECONDS
+    return response
+
+
+def is_database_unavailable(error: BaseException) -> bool:
+    """Lost or refused connections, timeouts and locks: conditions a retry can outlive."""
+    return isinstance(error, (OperationalError, InterfaceError))
+
+
+class RequestIdMiddleware:
+    """Gives every request an id (the caller's X-Request-ID when sane) and echoes it back."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        given = request.headers.get("X-Request-ID", "")
+        request.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        response = self.get_response(request)
+        response["X-Request-ID"] = request.request_id
+        return response
+
+
+class BodySizeLimitMiddleware:
+    """413 for a body declared larger than COMMAND_MAX_BODY_BYTES, before anything reads it.
+
+    Django's DATA_UPLOAD_MAX_MEMORY_SIZE covers bodies read through request.body; this also
+    covers multipart file parts, which Django streams to disk instead.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        declared = request.META.get("CONTENT_LENGTH") or "0"
+        if not declared.isdigit():
+            return JsonResponse({"detail": "Invalid Content-Length.", "code": "bad_request"}, status=400)
+        if int(declared) > settings.COMMAND_MAX_BODY_BYTES:
+            return JsonResponse(
+                {
+                    "detail": f"Request body larger than {settings.COMMAND_MAX_BODY_BYTES} bytes.",
+                    "code": "request_too_large",
+                },
+                status=413,
+            )
+        return self.get_response(request)
+
+
+class DatabaseUnavailableMiddleware:
+    """503 with Retry-After, not a 500, when a view finds the database unreachable."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if is_database_unavailable(exception):
+            return database_unavailable_response()
+        return None

@@ -1,0 +1,217 @@
+"""One small view per command: validate the body, build the command, hand it to the handler."""
+
+import hashlib
+import json
+import re
+import uuid
+
+from django.urls import reverse
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from ..domain import commands, rules
+from ..domain.errors import ProductNotFound
+from ..handlers import Idempotency, Outcome, handle
+from .fields import PriceField, RuleCharField, expected_version_field, quantity_field
+from .permissions import CanIssueProductCommands
+from .throttles import CommandRateThrottle
+
+_HEADER_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")
+_ETAG = re.compile(r'\s*(?:W/)?"(\d{1,10})"\s*')
+
+
+class ProductCommandApi(GenericAPIView):
+    """Base of the command endpoints: POST only, 202 with the stored events' version and position."""
+
+    permission_classes = [IsAuthenticated, CanIssueProductCommands]
+    throttle_classes = [CommandRateThrottle]
+    success_status = status.HTTP_202_ACCEPTED
+
+    def build_command(self, product_id: uuid.UUID, data: dict) -> commands.Command:
+        raise NotImplementedError
+
+    def post(self, request, product_id=None):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        expected_version = data.pop("expected_version", None)
+        if_match = _if_match(request)
+        command = self.build_command(self.product_id(product_id, data), data)
+        outcome = handle(
+            command,
+            expected_version=expected_version,
+            if_match=if_match,
+            idempotency=_idempotency(request, serializer.validated_data, if_match),
+            metadata=_metadata(request),
+        )
+        return self.respond(outcome)
+
+    def product_id(self, given, data) -> uuid.UUID:
+        try:
+            return uuid.UUID(str(given))
+        except ValueError:
+            raise ProductNotFound(f"No product with id {given}.")
+
+    def respond(self, outcome: Outcome) -> Response:
+        body = {
+            "product_id": str(outcome.product_id),
+            "version": outcome.version,
+            "position": None if outcome.position is None else str(outcome.position),
+            "events": [{"id": str(e.event_id), "type": e.type, "version": e.version} for e in outcome.events],
+        }
+        headers = {"ETag": f'"{outcome.version}"'}
+        if outcome.replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(body, status=self.success_status if outcome.events else status.HTTP_200_OK, headers=headers)
+
+
+class ProductRegisterApi(ProductCommandApi):
+    """Register a product. Answers 202 with its id; `Location` is where it can be read."""
+
+    class InputSerializer(serializers.Serializer):
+        product_id = serializers.UUIDField(required=False, allow_null=True, help_text="Optional; generated if absent.")
+        sku = RuleCharField(rules.sku, max_length=64)
+        name = RuleCharField(rules.name, max_length=rules.MAX_NAME * 2)
+        description = RuleCharField(
+            rules.description, max_length=rules.MAX_DESCRIPTION * 2, required=False, allow_blank=True, default=""
+        )
+        category = RuleCharField(rules.category, max_length=rules.MAX_CATEGORY * 2)
+        price = PriceField()
+        currency = RuleCharField(rules.currency, max_length=3)
+        initial_stock = serializers.IntegerField(min_value=0, max_value=rules.MAX_QUANTITY, required=False, default=0)
+        expected_version = expected_version_field()
+
+    serializer_class = InputSerializer
+
+    def product_id(self, given, data):
+        return data.pop("product_id", None) or uuid.uuid4()
+
+    def build_command(self, product_id, data):
+        return commands.RegisterProduct(product_id=product_id, **data)
+
+    def respond(self, outcome):
+        response = super().respond(outcome)
+        response["Location"] = f"{reverse('product-list')}{outcome.product_id}/"
+        return response
+
+
+class ProductUpdateDetailsApi(ProductCommandApi):
+    """Change the name, description or category; fields left out keep their value."""
+
+    class InputSerializer(serializers.Serializer):
+        name = RuleCharField(rules.name, max_length=rules.MAX_NAME * 2, required=False)
+        description = RuleCharField(
+            rules.description, max_length=rules.MAX_DESCRIPTION * 2, required=False, allow_blank=True
+        )
+        category = RuleCharField(rules.category, max_length=rules.MAX_CATEGORY * 2, required=False)
+        expected_version = expected_version_field()
+
+        def validate(self, attrs):
+            if not {"name", "description", "category"} & attrs.keys():
+                raise ValidationError("Give at least one of name, description or category.")
+            return attrs
+
+    serializer_class = InputSerializer
+
+    def build_command(self, product_id, data):
+        return commands.UpdateProductDetails(product_id=product_id, **data)
+
+
+class ProductChangePriceApi(ProductCommandApi):
+    """Set a new price; without `currency` the current currency stays."""
+
+    class InputSerializer(serializers.Serializer):
+        price = PriceField()
+        currency = RuleCharField(rules.currency, max_length=3, required=False)
+        expected_version = expected_version_field()
+
+    serializer_class = InputSerializer
+
+    def build_command(self, product_id, data):
+        return commands.ChangePrice(product_id=product_id, **data)
+
+
+class ProductReceiveStockApi(ProductCommandApi):
+    """Add received units to the stock."""
+
+    class InputSerializer(serializers.Serializer):
+        quantity = quantity_field()
+        expected_version = expected_version_field()
+
+    serializer_class = InputSerializer
+
+    def build_command(self, product_id, data):
+        return commands.ReceiveStock(product_id=product_id, **data)
+
+
+class ProductShipStockApi(ProductCommandApi):
+    """Take shipped units out of the stock; more than is in stock is refused (409)."""
+
+    class InputSerializer(serializers.Serializer):
+        quantity = quantity_field()
+        expected_version = expected_version_field()
+
+    serializer_class = InputSerializer
+
+    def build_command(self, product_id, data):
+        return commands.ShipStock(product_id=product_id, **data)
+
+
+class ProductDiscontinueApi(ProductCommandApi):
+    """Discontinue the product; it accepts no further commands."""
+
+    class InputSerializer(serializers.Serializer):
+        reason = RuleCharField(rules.reason, max_length=rules.MAX_REASON * 2, required=False, allow_blank=True)
+        expected_version = expected_version_field()
+
+    serializer_class = InputSerializer
+
+    def build_command(self, product_id, data):
+        return commands.DiscontinueProduct(product_id=product_id, **data)
+
+
+def _if_match(request) -> int | str | None:
+    header = request.headers.get("If-Match")
+    if header is None:
+        return None
+    if header.strip() == "*":
+        return "*"
+    match = _ETAG.fullmatch(header)
+    if not match:
+        raise ValidationError({"If-Match": ['Give the product version as an entity tag, such as "3".']})
+    return int(match[1])
+
+
+def _idempotency(request, validated_data, if_match) -> Idempotency | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not _IDEMPOTENCY_KEY.fullmatch(key):
+        raise ValidationError({"Idempotency-Key": ["1 to 255 printable ASCII characters."]})
+    # The request as the command sees it: a different body, path or precondition is a different request.
+    canonical = json.dumps(
+        {"path": request.path, "if_match": if_match, "data": validated_data}, sort_keys=True, default=str
+    )
+    return Idempotency(
+        scope=str(request.user.pk), key=key, request_hash=hashlib.sha256(canonical.encode()).hexdigest()
+    )
+
+
+def _metadata(request) -> dict:
+    request_id = getattr(request, "request_id", None) or uuid.uuid4().hex
+    return {
+        "user_id": request.user.pk,
+        "username": request.user.get_username(),
+        "request_id": request_id,
+        "correlation_id": _header_id(request, "X-Correlation-ID") or request_id,
+        "causation_id": request_id,
+    }
+
+
+def _header_id(request, name: str) -> str | None:
+    value = request.headers.get(name, "")
+    return value if _HEADER_ID.fullmatch(value) else None

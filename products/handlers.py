@@ -1,0 +1,180 @@
+"""The command handler: load the stream, fold, decide, append, nudge after commit.
+
+This is the only write-side code that does I/O. Without an expected version, a command that
+loses a race to another writer is decided again on the new state, so a client only ever
+sees the business outcome (enough stock or not), never the race.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from . import eventstore
+from .domain import events as domain_events
+from .domain import rules
+from .domain.commands import Command, RegisterProduct
+from .domain.errors import DuplicateSku, ProductError, ProductExists, ProductNotFound, VersionConflict
+from .domain.product import Product, decide, fold
+from .eventstore import Checkpoint, EventsAlreadyStored, NewEvent, RecordedEvent, StreamVersionConflict
+from .models import SkuClaim
+from .nudge import nudge_projections
+
+STREAM_TYPE = "product"
+_IDEMPOTENCY_NAMESPACE = uuid.UUID("5f0b7a52-52a3-4a8e-9a51-0e7f6c3d8c11")
+# Commands decide at most this many events; replays look for that many derived ids.
+MAX_EVENTS_PER_COMMAND = 4
+
+
+class PreconditionFailed(VersionConflict):
+    """The If-Match header names a version the product is not at."""
+
+
+class IdempotencyKeyReused(ProductError):
+    code = "idempotency_key_reused"
+
+
+class TooMuchContention(ProductError):
+    """The command lost the race to other writers on its product every time it was retried."""
+
+    code = "unavailable"
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """A client's Idempotency-Key, scoped to the user, and a hash of the request it came with."""
+
+    scope: str
+    key: str
+    request_hash: str
+
+    def event_id(self, index: int) -> uuid.UUID:
+        # Derived, so a retry of the same command carries the same ids and the store keeps one copy.
+        return uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{self.scope}\x1f{self.key}\x1f{index}")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    product_id: uuid.UUID
+    version: int
+    position: Checkpoint | None
+    events: list[RecordedEvent] = field(default_factory=list)
+    replayed: bool = False
+
+
+def handle(
+    command: Command,
+    *,
+    expected_version: int | None = None,
+    if_match: int | str | None = None,
+    idempotency: Idempotency | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Outcome:
+    if idempotency and (replay := _replay(idempotency)):
+        return replay
+    for attempt in range(settings.COMMAND_MAX_ATTEMPTS):
+        history = eventstore.load(command.product_id)
+        state = fold(domain_events.from_data(e.type, e.data) for e in history)
+        current = history[-1].version if history else 0
+        try:
+            _check_preconditions(command, state, current, expected_version, if_match)
+            decided = decide(command, state)
+        except ProductError:
+            # A concurrent twin of this request may have stored it between our checks.
+            if idempotency and (replay := _replay(idempotency)):
+                return replay
+            raise
+        if not decided:
+            return Outcome(command.product_id, current, history[-1].checkpoint if history else None)
+        try:
+            recorded = _store(command, current, decided, idempotency, metadata or {})
+        except StreamVersionConflict:
+            if expected_version is not None or if_match is not None:
+                _check_preconditions(command, state, _current_version(command), expected_version, if_match)
+            time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # spread out the retrying writers
+            continue
+        except EventsAlreadyStored:
+            assert idempotency is not None, "event ids collide only when derived from an Idempotency-Key"
+            replay = _replay(idempotency)
+            if replay is None:
+                raise
+            return replay
+        return Outcome(command.product_id, recorded[-1].version, recorded[-1].checkpoint, recorded)
+    raise TooMuchContention("Too many concurrent commands on this product; retry shortly.")
+
+
+def _store(
+    command: Command,
+    current: int,
+    decided: list[domain_events.Event],
+    idempotency: Idempotency | None,
+    metadata: dict[str, Any],
+) -> list[RecordedEvent]:
+    assert len(decided) <= MAX_EVENTS_PER_COMMAND
+    new_events = [
+        NewEvent(
+            event_id=idempotency.event_id(index) if idempotency else uuid.uuid4(),
+            type=domain_events.type_name(event),
+            data=domain_events.to_data(event),
+        )
+        for index, event in enumerate(decided)
+    ]
+    if idempotency:
+        metadata = {**metadata, "idempotency_key": idempotency.key, "request_hash": idempotency.request_hash}
+    with transaction.atomic():
+        # The append must be the transaction's first write (see products.eventstore.dialects).
+        recorded = eventstore.append(STREAM_TYPE, command.product_id, current, new_events, metadata)
+        if isinstance(command, RegisterProduct):
+            _claim_sku(command)
+        transaction.on_commit(nudge_projections, robust=True)
+    return recorded
+
+
+def _claim_sku(command: RegisterProduct) -> None:
+    try:
+        with transaction.atomic():
+            SkuClaim.objects.create(sku_key=rules.sku_key(command.sku), product_id=command.product_id)
+    except IntegrityError:
+        raise DuplicateSku(f"SKU {command.sku!r} is already taken (SKUs are compared case-insensitively).")
+
+
+def _check_preconditions(
+    command: Command,
+    state: Product | None,
+    current: int,
+    expected_version: int | None,
+    if_match: int | str | None,
+) -> None:
+    if if_match == "*":
+        if state is None:
+            raise PreconditionFailed(expected=1, current=0)
+    elif if_match is not None and if_match != current:
+        raise PreconditionFailed(expected=int(if_match), current=current)
+    if expected_version is None or expected_version == current:
+        return
+    if isinstance(command, RegisterProduct) and state is not None:
+        raise ProductExists(f"Product {command.product_id} is already registered.")
+    if not isinstance(command, RegisterProduct) and state is None:
+        raise ProductNotFound(f"No product with id {command.product_id}.")
+    raise VersionConflict(expected=expected_version, current=current)
+
+
+def _current_version(command: Command) -> int:
+    history = eventstore.load(command.product_id)
+    return history[-1].version if history else 0
+
+
+def _replay(idempotency: Idempotency) -> Outcome | None:
+    stored = eventstore.load_events(idempotency.event_id(i) for i in range(MAX_EVENTS_PER_COMMAND))
+    if not stored:
+        return None
+    if stored[0].metadata.get("request_hash") != idempotency.request_hash:
+        raise IdempotencyKeyReused("This Idempotency-Key was used with a different request.")
+    last = stored[-1]
+    return Outcome(last.stream_id, last.version, last.checkpoint, stored, replayed=True)

@@ -1,0 +1,54 @@
+"""After a command commits, wake the projections up: best-effort, never in the request's way.
+
+The events table is the outbox, so a lost nudge only delays the read models until the next
+beat sweep; it never loses an event. Publishing therefore runs on one background thread per
+process: a request only sets a flag, and a burst of commands while a publish is in flight
+becomes one more publish, not one per command.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+from celery import current_app
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+_wakeup = threading.Event()
+_started_in_pid: int | None = None
+_start_lock = threading.Lock()
+
+
+def nudge_projections() -> None:
+    """Ask for one publish of the nudge task soon; returns at once."""
+    _ensure_publisher_thread()
+    _wakeup.set()
+
+
+def publish_nudge() -> None:
+    """Publish the nudge now. Bounded in time by the broker settings; raises if it fails."""
+    current_app.send_task(settings.CATALOG_NUDGE_TASK, retry=False)
+
+
+def _ensure_publisher_thread() -> None:
+    global _started_in_pid
+    # A thread started before a fork (gunicorn --preload) does not exist in the child.
+    if _started_in_pid == os.getpid():
+        return
+    with _start_lock:
+        if _started_in_pid != os.getpid():
+            threading.Thread(target=_publish_forever, name="projection-nudger", daemon=True).start()
+            _started_in_pid = os.getpid()
+
+
+def _publish_forever() -> None:
+    while True:
+        _wakeup.wait()
+        _wakeup.clear()
+        try:
+            publish_nudge()
+        except Exception:  # the broker is down or refused: the beat sweep will catch up
+            log.warning("Could not nudge the projections; the periodic sweep will catch up.", exc_info=True)

@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.http import JsonResponse
+from django.urls import include, path
+
+
+def api_not_found(request, exception=None):
+    """JSON 404 for API paths, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+handler404 = api_not_found
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", include("products.api.urls")),
+    path("api-auth/", include("rest_framework.urls")),
+]
