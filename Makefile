@@ -1,0 +1,41 @@
+# The two commands of the README: `make run` (the service on the embedded default) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# The embedded default is for development, so the zero-setup run turns DEBUG on.
+DEV_ENV := DJANGO_DEBUG=$${DJANGO_DEBUG:-1}
+
+.PHONY: install run user test test-fast test-faults clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+run: install
+	$(DEV_ENV) $(BIN)/python manage.py migrate --noinput
+	$(DEV_ENV) $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# A superuser for the admin and the browsable API, and an API token for it.
+USERNAME ?= admin
+user: install
+	$(DEV_ENV) $(BIN)/python manage.py createsuperuser --username $(USERNAME)
+	$(DEV_ENV) $(BIN)/python manage.py drf_create_token $(USERNAME)
+
+# Every test, against the machine's PostgreSQL and RabbitMQ (see README).
+test: install
+	$(BIN)/pytest
+
+test-fast: install
+	$(BIN)/pytest -m "not slow and not faults"
+
+test-faults: install
+	$(BIN)/pytest -m faults
+
+clean:
+	rm -rf $(VENV) var
