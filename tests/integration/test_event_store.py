@@ -1,0 +1,176 @@
+"""The event store's contract, run against PostgreSQL and against the SQLite variant."""
+
+import uuid
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.db import DatabaseError, connections, transaction
+
+from products import eventstore
+from products.eventstore import Checkpoint, EventsAlreadyStored, NewEvent, StreamVersionConflict
+
+pytestmark = pytest.mark.integration
+
+BACKENDS = ["default", "sqlite"]
+
+
+def new_events(count: int, kind: str = "Happened") -> list[NewEvent]:
+    return [NewEvent(event_id=uuid.uuid4(), type=kind, data={"n": n}) for n in range(count)]
+
+
+def end_of_log(using: str) -> Checkpoint:
+    checkpoint = Checkpoint.START
+    while batch := eventstore.read_all(after=checkpoint, limit=1000, using=using):
+        checkpoint = batch[-1].checkpoint
+    return checkpoint
+
+
+@pytest.fixture(params=BACKENDS)
+def using(request, committed_db):
+    return request.param
+
+
+def test_append_then_load_gives_the_stream_in_version_order(using):
+    stream = uuid.uuid4()
+    first = eventstore.append("thing", stream, 0, new_events(2), {"user_id": 7}, using=using)
+    second = eventstore.append("thing", stream, 2, new_events(1), using=using)
+
+    loaded = eventstore.load(stream, using=using)
+
+    assert [e.version for e in loaded] == [1, 2, 3]
+    assert loaded == first + second
+    assert [e.data for e in loaded] == [{"n": 0}, {"n": 1}, {"n": 0}]
+    assert loaded[0].metadata == {"user_id": 7} and loaded[2].metadata == {}
+    assert all(e.stream_id == stream and e.stream_type == "thing" for e in loaded)
+    assert loaded[0].position < loaded[1].position < loaded[2].position
+
+
+def test_appending_at_a_taken_version_is_a_conflict_and_stores_nothing(using):
+    stream = uuid.uuid4()
+    eventstore.append("thing", stream, 0, new_events(1), using=using)
+
+    with pytest.raises(StreamVersionConflict):
+        eventstore.append("thing", stream, 0, new_events(1), using=using)
+
+    assert [e.version for e in eventstore.load(stream, using=using)] == [1]
+
+
+def test_appending_events_already_stored_is_refused_and_keeps_one_copy(using):
+    stream = uuid.uuid4()
+    events = new_events(2)
+    eventstore.append("thing", stream, 0, events, using=using)
+
+    with pytest.raises(EventsAlreadyStored) as refused:
+        eventstore.append("thing", stream, 0, events, using=using)
+    with pytest.raises(EventsAlreadyStored):  # even at the next version, an id is stored once
+        eventstore.append("thing", stream, 2, events[1:], using=using)
+
+    assert refused.value.event_ids == [e.event_id for e in events]
+    assert [e.event_id for e in eventstore.load(stream, using=using)] == [e.event_id for e in events]
+
+
+def test_load_events_finds_stored_events_by_id(using):
+    stream = uuid.uuid4()
+    stored = eventstore.append("thing", stream, 0, new_events(2), using=using)
+
+    found = eventstore.load_events([stored[1].event_id, uuid.uuid4(), stored[0].event_id], using=using)
+
+    assert found == stored
+
+
+def test_read_all_continues_after_a_checkpoint_in_log_order(using):
+    start = end_of_log(using)
+    streams = [uuid.uuid4(), uuid.uuid4()]
+    for stream in streams:
+        eventstore.append("thing", stream, 0, new_events(3), using=using)
+
+    page = eventstore.read_all(after=start, limit=4, using=using)
+    rest = eventstore.read_all(after=page[-1].checkpoint, limit=100, using=using)
+
+    assert len(page) == 4
+    assert [(e.stream_id, e.version) for e in page + rest] == [(s, v) for s in streams for v in (1, 2, 3)]
+    assert [e.checkpoint for e in page + rest] == sorted(e.checkpoint for e in page + rest)
+
+
+def test_checkpoint_tokens_round_trip_and_refuse_garbage():
+    checkpoint = Checkpoint(tx=1234, position=99)
+    assert Checkpoint.parse(str(checkpoint)) == checkpoint
+    for token in ["", "12", "a-b", "1-2-3", "-1-2", "1 -2", "1-" + "9" * 30]:
+        with pytest.raises(ValueError):
+            Checkpoint.parse(token)
+
+
+@pytest.mark.parametrize("statement", ["UPDATE event_store SET type = 'Forged'", "DELETE FROM event_store"])
+def test_the_database_refuses_to_change_or_delete_stored_events(using, statement):
+    stream = uuid.uuid4()
+    eventstore.append("thing", stream, 0, new_events(1), using=using)
+
+    with pytest.raises(DatabaseError, match="append-only"):
+        with transaction.atomic(using=using), connections[using].cursor() as cursor:
+            cursor.execute(statement)
+
+    assert [e.type for e in eventstore.load(stream, using=using)] == ["Happened"]
+
+
+# --- PostgreSQL only -----------------------------------------------------------------------
+
+
+def raw_connection() -> psycopg.Connection:
+    """A second connection to this run's database, outside Django."""
+    db = settings.DATABASES["default"]
+    return psycopg.connect(
+        dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"] or 5432, password=db["PASSWORD"]
+    )
+
+
+def test_postgres_refuses_truncate(committed_db):
+    with pytest.raises(DatabaseError, match="append-only: TRUNCATE"):
+        with transaction.atomic(), connections["default"].cursor() as cursor:
+            cursor.execute("TRUNCATE event_store")
+
+
+def test_postgres_refuses_an_append_that_is_not_the_first_write_of_its_transaction(committed_db):
+    stream = uuid.uuid4()
+    with raw_connection() as connection:
+        connection.execute("CREATE TEMP TABLE scratch (x int)")
+        connection.commit()
+        connection.execute("INSERT INTO scratch VALUES (1)")  # takes the transaction id first
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="first write"):
+            connection.execute(
+                "INSERT INTO event_store (stream_type, stream_id, version, event_id, type, data)"
+                " VALUES ('thing', %s, 1, %s, 'Happened', '{}')",
+                (stream, uuid.uuid4()),
+            )
+    assert eventstore.load(stream) == []
+
+
+def test_postgres_allows_other_writes_after_the_append(committed_db):
+    """The control for the test above: the same two writes in the other order commit."""
+    stream = uuid.uuid4()
+    with transaction.atomic():
+        eventstore.append("thing", stream, 0, new_events(1))
+        with connections["default"].cursor() as cursor:
+            cursor.execute("CREATE TEMP TABLE IF NOT EXISTS scratch (x int)")
+            cursor.execute("INSERT INTO scratch VALUES (1)")
+    assert len(eventstore.load(stream)) == 1
+
+
+def test_read_all_waits_for_an_open_transaction_instead_of_skipping_it(committed_db):
+    start = end_of_log("default")
+    slow_stream, fast_stream = uuid.uuid4(), uuid.uuid4()
+    with raw_connection() as slow:
+        slow.execute(
+            "INSERT INTO event_store (stream_type, stream_id, version, event_id, type, data)"
+            " VALUES ('thing', %s, 1, %s, 'Slow', '{}')",
+            (slow_stream, uuid.uuid4()),
+        )
+        eventstore.append("thing", fast_stream, 0, new_events(1, kind="Fast"))  # commits first
+
+        while_open = eventstore.read_all(after=start, limit=100)
+        slow.commit()
+    after_commit = eventstore.read_all(after=start, limit=100)
+
+    # Neither is readable while the earlier transaction is open: the reader lags, it never skips.
+    assert [e.type for e in while_open] == []
+    assert [e.type for e in after_commit] == ["Slow", "Fast"]

@@ -1,0 +1,98 @@
+"""Starting the service's own processes (web server, workers) against this run's database and vhost."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import requests
+from django.conf import settings
+
+from tests import settings as test_settings
+
+from .polling import wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_database_url() -> str:
+    db = settings.DATABASES["default"]
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def service_environment(**overrides: str) -> dict[str, str]:
+    """The environment a deployed process would have, pointed at this run's database and vhost."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "project.settings",
+        "DJANGO_SECRET_KEY": "test-secret-key",
+        "DATABASE_URL": test_database_url(),
+        "CELERY_BROKER_URL": f"{test_settings.RABBITMQ_URL}/{test_settings.TEST_VHOST}",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "COMMAND_THROTTLE_RATE": "off",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("DJANGO_DEBUG", None)
+    env.update(overrides)
+    return env
+
+
+@contextmanager
+def started(args: list[str], env: dict[str, str], log_name: str) -> Iterator[subprocess.Popen]:
+    """Run a process of ours for the duration of the block; stop it (and only it) afterwards."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = open(ARTIFACTS / f"{log_name}.log", "ab")
+    process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield process
+    finally:
+        stop(process)
+        log.close()
+
+
+def stop(process: subprocess.Popen, timeout: float = 15) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout)
+
+
+@contextmanager
+def web_server(workers: int = 2, threads: int = 10, **env_overrides: str) -> Iterator[str]:
+    """gunicorn serving project.wsgi, as deployed; yields its base URL once it answers."""
+    port = free_port()
+    args = [
+        sys.executable, "-m", "gunicorn", "project.wsgi:application",
+        "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+        "--worker-class", "gthread", "--threads", str(threads), "--timeout", "60",
+    ]
+    with started(args, service_environment(**env_overrides), f"gunicorn-{port}") as process:
+        base_url = f"http://127.0.0.1:{port}"
+
+        def answers() -> bool:
+            assert process.poll() is None, f"gunicorn exited early; see test-artifacts/gunicorn-{port}.log"
+            try:
+                return requests.options(f"{base_url}/api/products/", timeout=2).status_code < 500
+            except requests.ConnectionError:
+                return False
+
+        wait_until(answers, timeout=30, what="gunicorn to answer")
+        yield base_url
