@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from decimal import Decimal
+from decimal import Context, Decimal
 
 from .errors import InvalidCommand
 
@@ -75,13 +75,13 @@ def reason(value: str) -> str:
 def price(value: Decimal) -> Decimal:
     if not value.is_finite() or value <= 0:
         raise InvalidCommand("price", "Must be a number greater than 0.")
-    sign, digits, exponent = value.normalize().as_tuple()
-    assert isinstance(exponent, int)  # finite, checked above
-    if -exponent > PRICE_MAX_DECIMAL_PLACES:
-        raise InvalidCommand("price", f"At most {PRICE_MAX_DECIMAL_PLACES} decimal places.")
     if value >= Decimal(10) ** PRICE_MAX_WHOLE_DIGITS:
         raise InvalidCommand("price", f"At most {PRICE_MAX_WHOLE_DIGITS} digits before the point.")
-    return value.quantize(Decimal("0.01"))
+    # Compared exactly: normalize() would first round to the context's 28 digits.
+    cents = value.quantize(Decimal("0.01"), context=Context(prec=40))
+    if cents != value:
+        raise InvalidCommand("price", f"At most {PRICE_MAX_DECIMAL_PLACES} decimal places.")
+    return cents
 
 
 def currency(value: str) -> str:

@@ -52,11 +52,11 @@ def service_environment(**overrides: str) -> dict[str, str]:
 
 
 @contextmanager
-def started(args: list[str], env: dict[str, str], log_name: str) -> Iterator[subprocess.Popen]:
+def started(args: list[str], env: dict[str, str], log_name: str, cwd: Path = ROOT) -> Iterator[subprocess.Popen]:
     """Run a process of ours for the duration of the block; stop it (and only it) afterwards."""
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / f"{log_name}.log", "ab")
-    process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(args, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         yield process
     finally:
