@@ -32,9 +32,11 @@ def installed_venv(tmp_path) -> Path:
     CI installs from pyproject.toml on every run, so the install step is covered there; here
     the clone reuses it rather than downloading everything a second time.
     """
+    installed = Path(sys.prefix)
     venv = tmp_path / "venv"
     venv.mkdir()
-    (venv / "bin").symlink_to(Path(sys.executable).parent)
+    for part in ("bin", "lib", "pyvenv.cfg"):
+        (venv / part).symlink_to(installed / part)
     (venv / ".installed").touch()
     return venv
 
