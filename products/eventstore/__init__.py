@@ -11,7 +11,7 @@ The schema refuses UPDATE, DELETE and TRUNCATE of stored events.
 """
 
 from .records import Checkpoint, EventsAlreadyStored, NewEvent, RecordedEvent, StreamVersionConflict
-from .store import append, load, load_events, read_all
+from .store import append, count_after, load, load_events, read_all
 
 __all__ = [
     "Checkpoint",
@@ -20,6 +20,7 @@ __all__ = [
     "RecordedEvent",
     "StreamVersionConflict",
     "append",
+    "count_after",
     "load",
     "load_events",
     "read_all",

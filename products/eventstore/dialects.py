@@ -22,6 +22,9 @@ class Postgres:
         " ORDER BY tx, position"
     )
 
+    # Everything stored after the checkpoint, settled or not: what a projection still has to do.
+    stored_after = "(tx, position) > (%s::text::xid8, %s)"
+
     @staticmethod
     def checkpoint_params(tx: int, position: int) -> list:
         return [str(tx), position]
@@ -40,6 +43,7 @@ class Sqlite:
     columns = COLUMNS.format(tx="tx")
     row = "(%s, %s, %s, %s, %s, %s, %s, %s)"
     after_checkpoint = "position > %s ORDER BY position"
+    stored_after = "position > %s"
 
     @staticmethod
     def checkpoint_params(tx: int, position: int) -> list:

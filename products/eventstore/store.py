@@ -97,6 +97,17 @@ def read_all(after: Checkpoint = Checkpoint.START, limit: int = 500, using: str 
     )
 
 
+def count_after(after: Checkpoint, using: str = DEFAULT_DB_ALIAS) -> int:
+    """How many stored events come after `after` (including any not yet below the horizon)."""
+    dialect = dialects.for_vendor(connections[using].vendor)
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*) FROM event_store WHERE {dialect.stored_after}",
+            dialect.checkpoint_params(after.tx, after.position),
+        )
+        return cursor.fetchone()[0]
+
+
 def _select(using: str, sql: str, params: list[Any]) -> list[RecordedEvent]:
     with connections[using].cursor() as cursor:
         cursor.execute(sql, params)
