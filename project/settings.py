@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from kombu import Queue
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -49,6 +50,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "products",
+    "projections",
 ]
 
 MIDDLEWARE = [
@@ -162,14 +164,43 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
+# --- Projections ----------------------------------------------------------------------------
+PROJECTION_BATCH_SIZE = int(os.environ.get("PROJECTION_BATCH_SIZE", "500"))
+PROJECTION_MAX_ATTEMPTS = int(os.environ.get("PROJECTION_MAX_ATTEMPTS", "8"))
+PROJECTION_RETRY_BASE_SECONDS = float(os.environ.get("PROJECTION_RETRY_BASE_SECONDS", "1"))
+# One task drains for at most this long, then hands over to a fresh task (inside the time limits below).
+PROJECTION_TIME_BUDGET = 60.0
+# The integration relay publishes every event to this broker's topic exchange; it is off when
+# the broker is not RabbitMQ (the embedded file broker has no subscribers to serve).
+INTEGRATION_RELAY_URL = os.environ.get(
+    "INTEGRATION_RELAY_URL",
+    os.environ.get("CELERY_BROKER_URL", "") if os.environ.get("CELERY_BROKER_URL", "").startswith("amqp") else "",
+)
+INTEGRATION_EXCHANGE = os.environ.get("INTEGRATION_EXCHANGE", "catalog.events")
+# Every projection by name (its checkpoint, its queue) and its projector class. Add your own
+# as NAME=dotted.path pairs in EXTRA_PROJECTORS; see projections/projectors/base.py.
+PROJECTORS = {
+    "product_catalog": "projections.projectors.catalog.CatalogProjector",
+    "category_summary": "projections.projectors.category_summary.CategorySummaryProjector",
+    "price_history": "projections.projectors.price_history.PriceHistoryProjector",
+    **({"integration_relay": "projections.projectors.relay.IntegrationRelay"} if INTEGRATION_RELAY_URL else {}),
+    **dict(item.split("=", 1) for item in env_list("EXTRA_PROJECTORS", "")),
+}
+# Read-your-writes: how long a query with min_position may wait for the projections.
+READ_YOUR_WRITES_TIMEOUT = float(os.environ.get("READ_YOUR_WRITES_TIMEOUT", "5"))
+# Anonymous readers may query unless this is on.
+QUERIES_REQUIRE_AUTHENTICATION = env_flag("QUERIES_REQUIRE_AUTHENTICATION")
+
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     BROKER_DIR = VAR_DIR / "broker"
-    (BROKER_DIR / "queue").mkdir(parents=True, exist_ok=True)
+    for folder in ("queue", "control"):
+        (BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
 else:
@@ -185,6 +216,20 @@ else:
         "write_timeout": 5,
     }
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_QUEUES = [
+    Queue("projections", durable=True),  # the nudges commands send, fanned out from here
+    *(Queue(f"projection.{name}", durable=True) for name in PROJECTORS),
+]
+CELERY_TASK_DEFAULT_QUEUE = "projections"
+CELERY_TASK_ROUTES = {"projections.sweep": {"queue": "projections"}, "projections.rebuild": {"queue": "projections"}}
+# Well under RabbitMQ's consumer_timeout (30 min): an unacknowledged delivery past it is closed.
+CELERY_TASK_SOFT_TIME_LIMIT = 240
+CELERY_TASK_TIME_LIMIT = 300
+CELERY_BEAT_SCHEDULE = {
+    "sweep-projections": {"task": "projections.sweep", "schedule": float(os.environ.get("PROJECTION_SWEEP_SECONDS", "5"))},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True

@@ -1,0 +1,134 @@
+"""Read-model tables (each written by exactly one projector) and the engine's bookkeeping."""
+
+from django.db import models
+
+
+class ProjectionState(models.Model):
+    """Where one projection is in the log, and whether it is healthy. Written only by the engine."""
+
+    RUNNING, RETRYING, STALLED, REBUILDING = "running", "retrying", "stalled", "rebuilding"
+    STATUSES = [(s, s) for s in (RUNNING, RETRYING, STALLED, REBUILDING)]
+
+    name = models.CharField(max_length=100, primary_key=True)
+    # The checkpoint: the last applied event's (transaction id, position), see products.eventstore.
+    last_tx = models.BigIntegerField(default=0)
+    last_position = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=20, choices=STATUSES, default=RUNNING)
+    attempts = models.PositiveIntegerField(default=0, help_text="Batches started since the last success.")
+    next_retry_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    failed_position = models.BigIntegerField(null=True, blank=True, help_text="The event the last failure stopped at.")
+    events_applied = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "projection_state"
+        ordering = ["name"]
+        verbose_name = "projection"
+        default_permissions = ("view",)
+        permissions = [("operate_projections", "Can rebuild, retry and skip projections")]
+
+    def __str__(self):
+        return self.name
+
+
+class SkippedEvent(models.Model):
+    """An event an operator chose to leave out of a projection, and why. Never automatic."""
+
+    projection = models.CharField(max_length=100)
+    position = models.BigIntegerField()
+    event_id = models.UUIDField()
+    event_type = models.CharField(max_length=100)
+    reason = models.TextField()
+    error = models.TextField(blank=True)
+    skipped_by = models.CharField(max_length=150, blank=True)
+    skipped_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "projection_skipped_event"
+        ordering = ["-skipped_at"]
+        default_permissions = ("view",)
+
+
+class CatalogProduct(models.Model):
+    """One row per product, shaped for the product list. Written only by CatalogProjector."""
+
+    id = models.UUIDField(primary_key=True)
+    sku = models.CharField(max_length=64, db_index=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    category = models.CharField(max_length=100)
+    price = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    stock = models.BigIntegerField()
+    status = models.CharField(max_length=20)
+    version = models.PositiveIntegerField()
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "read_product_catalog"
+        ordering = ["name", "id"]
+        default_permissions = ("view",)
+        verbose_name = "catalog product"
+        indexes = [
+            models.Index(fields=["category", "name"], name="read_catalog_category_name"),
+            models.Index(fields=["status", "name"], name="read_catalog_status_name"),
+            models.Index(fields=["price", "id"], name="read_catalog_price"),
+            models.Index(fields=["created_at", "id"], name="read_catalog_created"),
+            models.Index(fields=["updated_at", "id"], name="read_catalog_updated"),
+        ]
+
+    def __str__(self):
+        return f"{self.sku} {self.name}"
+
+
+class CategoryMember(models.Model):
+    """The category summary's own view of each product. Written only by CategorySummaryProjector."""
+
+    product_id = models.UUIDField(primary_key=True)
+    category = models.CharField(max_length=100, db_index=True)
+    active = models.BooleanField()
+    stock = models.BigIntegerField()
+    version = models.PositiveIntegerField()
+
+    class Meta:
+        db_table = "read_category_member"
+        default_permissions = ("view",)
+
+
+class CategorySummary(models.Model):
+    """One row per category that has products. Written only by CategorySummaryProjector."""
+
+    name = models.CharField(max_length=100, primary_key=True)
+    active_products = models.PositiveIntegerField()
+    discontinued_products = models.PositiveIntegerField()
+    total_stock = models.BigIntegerField(help_text="Stock of the active products.")
+
+    class Meta:
+        db_table = "read_category_summary"
+        ordering = ["name"]
+        default_permissions = ("view",)
+        verbose_name_plural = "category summaries"
+
+    def __str__(self):
+        return self.name
+
+
+class PriceHistoryEntry(models.Model):
+    """One row per price a product has had. Written only by PriceHistoryProjector."""
+
+    product_id = models.UUIDField()
+    version = models.PositiveIntegerField(help_text="The product version that set this price.")
+    price = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    changed_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "read_price_history"
+        ordering = ["product_id", "version"]
+        default_permissions = ("view",)
+        verbose_name_plural = "price history"
+        constraints = [
+            models.UniqueConstraint(fields=["product_id", "version"], name="read_price_history_product_version")
+        ]

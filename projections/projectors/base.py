@@ -1,0 +1,124 @@
+"""The projector protocol: what the engine needs from a read model, and a base for the usual kind.
+
+A projector has a name, owns its tables, turns a batch of recorded events into writes (inside
+the engine's transaction, so they commit with the checkpoint), and can empty its tables for a
+rebuild. It never reads checkpoints, takes locks or commits: the engine does that.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar, Protocol, Sequence
+
+from django.db import connections
+
+from products.domain import events as domain_events
+from products.eventstore import RecordedEvent
+
+
+class Projector(Protocol):
+    name: str
+
+    def apply(self, events: Sequence[RecordedEvent], using: str) -> None: ...
+
+    def reset(self, using: str) -> None: ...
+
+
+class ProjectionFailed(Exception):
+    """A handler raised on one event; the engine records which one."""
+
+    def __init__(self, event: RecordedEvent, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.event = event
+        self.cause = cause
+
+
+class OutOfOrderEvent(Exception):
+    """An event arrived that does not follow the row's version: a bug upstream, never skipped."""
+
+
+class TableProjector:
+    """A projector of read-model tables, with one method per event type it handles.
+
+    `handlers` maps stored event types to method names; types not listed are ignored. Each
+    method receives the decoded domain event and its envelope. Subclasses collect their
+    writes while the batch is applied and flush them in `flush`, so a batch costs a few
+    statements rather than one per event.
+    """
+
+    name: ClassVar[str]
+    models: ClassVar[tuple[Any, ...]]
+    handlers: ClassVar[dict[str, str]]
+
+    def apply(self, events: Sequence[RecordedEvent], using: str) -> None:
+        relevant = [e for e in events if e.type in self.handlers]
+        if not relevant:
+            return
+        self.begin(relevant, using)
+        for event in relevant:
+            handler: Callable[[Any, RecordedEvent], None] = getattr(self, self.handlers[event.type])
+            try:
+                handler(domain_events.from_data(event.type, event.data), event)
+            except Exception as error:
+                raise ProjectionFailed(event, error) from error
+        self.flush(using)
+
+    def begin(self, events: Sequence[RecordedEvent], using: str) -> None:
+        """Load what the handlers need for this batch (one query, not one per event)."""
+
+    def flush(self, using: str) -> None:
+        raise NotImplementedError
+
+    def reset(self, using: str) -> None:
+        with connections[using].cursor() as cursor:
+            for model in self.models:
+                cursor.execute(f"DELETE FROM {model._meta.db_table}")
+
+
+class StreamRowProjector(TableProjector):
+    """A TableProjector whose main table has one row per stream, guarded by the stream version.
+
+    The guard makes a replayed event a no-op and turns a missing event into an error instead
+    of a silently wrong row. Rows are loaded once per batch and written back in one upsert.
+    """
+
+    row_model: ClassVar[Any]
+
+    def begin(self, events, using):
+        ids = {event.stream_id for event in events}
+        self.rows = {row.pk: row for row in self.row_model.objects.using(using).filter(pk__in=ids)}
+        self.changed: set = set()
+
+    def flush(self, using):
+        if self.changed:
+            fields = [f.name for f in self.row_model._meta.fields if not f.primary_key]
+            self.row_model.objects.using(using).bulk_create(
+                [self.rows[key] for key in self.changed],
+                update_conflicts=True,
+                unique_fields=[self.row_model._meta.pk.name],
+                update_fields=fields,
+            )
+
+    def new_row(self, meta: RecordedEvent, **fields: Any) -> Any | None:
+        """The stream's first row, or None if this event was applied before."""
+        if meta.stream_id in self.rows:
+            return None
+        row = self.rows[meta.stream_id] = self.row_model(pk=meta.stream_id, version=meta.version, **fields)
+        self.changed.add(meta.stream_id)
+        return row
+
+    def next_version(self, meta: RecordedEvent) -> Any | None:
+        """The row this event changes, moved to its version; None if it was applied before."""
+        row = self.rows.get(meta.stream_id)
+        if row is None:
+            raise OutOfOrderEvent(f"{meta.type} v{meta.version} for stream {meta.stream_id}, which has no row")
+        if meta.version <= row.version:
+            return None
+        if meta.version != row.version + 1:
+            raise OutOfOrderEvent(f"{meta.type} v{meta.version} follows v{row.version} of {meta.stream_id}")
+        row.version = meta.version
+        self.changed.add(meta.stream_id)
+        return row
+
+    def touched(self, event: Any, meta: RecordedEvent) -> None:
+        """For event types that change nothing here: the row still moves to their version."""
+        self.next_version(meta)

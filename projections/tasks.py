@@ -1,0 +1,45 @@
+"""Celery tasks: thin interfaces over the engine. They carry no events, only names.
+
+Each projection has its own queue, so a slow one (the relay waiting on broker confirms, a
+long catch-up) never delays another's nudges; one worker consumes them all by default, and
+a deployment can give a queue its own workers (`celery -A project worker -Q projection.<name>`).
+Lost, repeated or reordered messages can only delay a read model: the engine reads the log.
+"""
+
+from celery import shared_task
+
+from . import engine, projectors
+
+QUEUE_PREFIX = "projection."
+
+
+def queue_for(name: str) -> str:
+    return QUEUE_PREFIX + name
+
+
+@shared_task(name="projections.catch_up", ignore_result=True)
+def catch_up(name: str | None = None) -> dict | None:
+    """Without a name (the nudge a command sends): ask every projection to catch up."""
+    if name is None:
+        fan_out()
+        return None
+    result = engine.catch_up(projectors.get(name))
+    if result.outcome == "out_of_time":
+        catch_up.apply_async(args=[name], queue=queue_for(name))  # continue in a fresh task
+    return {"projection": name, "applied": result.applied, "outcome": result.outcome}
+
+
+@shared_task(name="projections.sweep", ignore_result=True)
+def sweep() -> None:
+    """Beat runs this every few seconds, so a lost nudge only delays a read model."""
+    fan_out()
+
+
+@shared_task(name="projections.rebuild", ignore_result=True, time_limit=None, soft_time_limit=None)
+def rebuild(name: str) -> int:
+    return engine.rebuild(projectors.get(name))
+
+
+def fan_out() -> None:
+    for name in projectors.all_projectors():
+        catch_up.apply_async(args=[name], queue=queue_for(name))
