@@ -4,7 +4,7 @@ Every error body has a `detail` and a machine-readable `code`, except field vali
 which keep DRF's `{"field": ["message"]}` shape.
 """
 
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -33,6 +33,8 @@ def exception_handler(exc, context):
             {"detail": "Request body too large.", "code": "request_too_large"},
             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
+    if isinstance(exc, SuspiciousOperation):  # too many fields or files, and the like
+        return Response({"detail": str(exc) or "Bad request.", "code": "bad_request"}, status=status.HTTP_400_BAD_REQUEST)
     if is_database_unavailable(exc):
         return Response(
             {"detail": "The database is unavailable; retry shortly.", "code": "unavailable"},

@@ -8,6 +8,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_DIGITS = re.compile(r"[0-9]+", re.ASCII)
 RETRY_AFTER_SECONDS = "5"
 
 
@@ -50,9 +51,10 @@ class BodySizeLimitMiddleware:
 
     def __call__(self, request):
         declared = request.META.get("CONTENT_LENGTH") or "0"
-        if not declared.isdigit():
+        if not _DIGITS.fullmatch(declared):  # str.isdigit() would also take "²"
             return JsonResponse({"detail": "Invalid Content-Length.", "code": "bad_request"}, status=400)
-        if int(declared) > settings.COMMAND_MAX_BODY_BYTES:
+        # Compare as text first: int() of thousands of digits is itself refused by Python.
+        if len(declared.lstrip("0")) > 18 or int(declared) > settings.COMMAND_MAX_BODY_BYTES:
             return JsonResponse(
                 {
                     "detail": f"Request body larger than {settings.COMMAND_MAX_BODY_BYTES} bytes.",
