@@ -1,0 +1,55 @@
+"""A reader advancing a checkpoint through `read_all` never skips an event that commits late.
+
+16 writer processes append one event per transaction and pause 0-5 ms between the INSERT and
+the COMMIT, so positions commit out of order all the time. A reader polls while they write and
+after they stop; what it saw is compared with what is stored under this run's marker.
+
+The control runs the same harness with the naive `position > checkpoint` reader and must see
+it skip events: proof that the load reproduces the gap problem, so the first test can fail.
+Events stay in the store (it refuses DELETE and TRUNCATE); each run has its own stream_type.
+"""
+
+import pytest
+
+from tests.integration import gap_harness
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120)]
+
+
+@pytest.fixture
+def run_gap(committed_db):
+    """Run the gap experiment with a reader class from gap_harness.READERS, against this run's database."""
+    from django.conf import settings
+
+    db_settings = settings.DATABASES["default"]
+    assert db_settings["NAME"].startswith("test_catalog_"), "the children must write to the run's own database"
+    db_url = gap_harness.database_url(db_settings)
+
+    def run(reader_name: str) -> gap_harness.Outcome:
+        outcome = gap_harness.run_gap_experiment(gap_harness.READERS[reader_name](), db_url)
+        print(outcome.summary())
+        return outcome
+
+    return run
+
+
+def test_horizon_reader_sees_every_event_exactly_once_in_stream_order(run_gap):
+    outcome = run_gap("horizon")
+
+    assert outcome.written == len(outcome.stored), outcome.summary()
+    assert len(outcome.stored) > 500, f"too little load to show anything: {outcome.summary()}"
+    assert outcome.skipped == [], f"skipped {len(outcome.skipped)}: {outcome.skipped[:20]} ({outcome.summary()})"
+    assert outcome.read_twice == [], f"read twice: {outcome.read_twice[:20]} ({outcome.summary()})"
+    assert outcome.unknown == [], outcome.summary()
+    assert len(outcome.seen) > 500, outcome.summary()
+    assert len(outcome.seen_versions) == outcome.writers, outcome.summary()
+    assert outcome.streams_out_of_order == {}, outcome.summary()
+
+
+def test_control_naive_position_reader_skips_late_commits(run_gap):
+    outcome = run_gap("naive")
+
+    assert outcome.written == len(outcome.stored), outcome.summary()
+    assert len(outcome.stored) > 500, f"too little load to show anything: {outcome.summary()}"
+    assert outcome.unknown == [], outcome.summary()
+    assert len(outcome.skipped) > 0, f"the naive reader skipped nothing: the harness cannot fail ({outcome.summary()})"
