@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 
 run: install
 	$(DEV_ENV) $(BIN)/python manage.py migrate --noinput
-	$(DEV_ENV) $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	$(DEV_ENV) $(BIN)/python -m project.devrun --host $(HOST) --port $(PORT)
 
 # A superuser for the admin and the browsable API, and an API token for it.
 USERNAME ?= admin

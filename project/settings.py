@@ -194,6 +194,7 @@ QUERIES_REQUIRE_AUTHENTICATION = env_flag("QUERIES_REQUIRE_AUTHENTICATION")
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT = "project.filebroker:Transport"
     BROKER_DIR = VAR_DIR / "broker"
     for folder in ("queue", "control"):
         (BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
@@ -202,6 +203,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(BROKER_DIR / "queue"),
         "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
+        "polling_interval": 0.1,  # seconds; the file broker has no push, a worker polls it
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
