@@ -101,8 +101,10 @@ class CategorySummary(models.Model):
     """One row per category that has products. Written only by CategorySummaryProjector."""
 
     name = models.CharField(max_length=100, primary_key=True)
-    active_products = models.PositiveIntegerField()
-    discontinued_products = models.PositiveIntegerField()
+    # Plain integers, not Positive...: PostgreSQL checks CHECK constraints on the row an
+    # INSERT ... ON CONFLICT proposes, and the projector proposes negative deltas.
+    active_products = models.IntegerField()
+    discontinued_products = models.IntegerField()
     total_stock = models.BigIntegerField(help_text="Stock of the active products.")
 
     class Meta:

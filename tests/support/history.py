@@ -1,0 +1,57 @@
+"""Random but valid product histories, written through the real command handler."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from decimal import Decimal
+
+from products.domain import commands as c
+from products.domain.errors import ProductError
+from products.handlers import handle
+
+CATEGORIES = ["Kitchen", "Garden", "Tools", "Toys", "Books"]
+
+
+def random_history(commands: int, products: int = 40, seed: int = 7, after_each=None) -> list[uuid.UUID]:
+    """Issue `commands` random commands over `products` new products; refusals are part of it."""
+    rng = random.Random(seed)
+    ids = [uuid.uuid4() for _ in range(products)]
+    for product_id in ids:
+        handle(_register(rng, product_id))
+    for step in range(commands - products):
+        product_id = rng.choice(ids)
+        try:
+            handle(_random_command(rng, product_id))
+        except ProductError:
+            pass  # insufficient stock, discontinued: refused commands store nothing
+        if after_each:
+            after_each(step)
+    return ids
+
+
+def _register(rng: random.Random, product_id: uuid.UUID) -> c.RegisterProduct:
+    return c.RegisterProduct(
+        product_id=product_id,
+        sku=f"H-{product_id.hex[:12]}",
+        name=f"Product {rng.randint(1, 999)}",
+        category=rng.choice(CATEGORIES),
+        price=Decimal(rng.randint(100, 99999)) / 100,
+        currency="EUR",
+        initial_stock=rng.randint(0, 50),
+    )
+
+
+def _random_command(rng: random.Random, product_id: uuid.UUID) -> c.Command:
+    kind = rng.choices(["price", "details", "receive", "ship", "discontinue"], weights=[30, 15, 25, 28, 2])[0]
+    if kind == "price":
+        return c.ChangePrice(product_id=product_id, price=Decimal(rng.randint(100, 99999)) / 100)
+    if kind == "details":
+        return c.UpdateProductDetails(
+            product_id=product_id, name=f"Product {rng.randint(1, 999)}", category=rng.choice(CATEGORIES)
+        )
+    if kind == "receive":
+        return c.ReceiveStock(product_id=product_id, quantity=rng.randint(1, 20))
+    if kind == "ship":
+        return c.ShipStock(product_id=product_id, quantity=rng.randint(1, 20))
+    return c.DiscontinueProduct(product_id=product_id, reason="end of line")
