@@ -6,10 +6,11 @@ Contract for one projection:
   the projector and followed by the checkpoint's advance, all in ONE transaction: a crash
   anywhere replays the batch, never half of it.
 - Before each batch, the attempt counter is bumped in its own committed transaction, so a
-  worker killed mid-batch still counts. After a failure the projection retries with backoff,
-  one event per batch so the failing event is pinpointed; at PROJECTION_MAX_ATTEMPTS it is
-  `stalled` with the event and the error, and only an operator moves it on. Other projections
-  have their own state rows and keep going.
+  worker killed mid-batch still counts. A handler that raises is pinned to its event: the
+  events before it are applied, the projection retries that event with backoff, and at
+  PROJECTION_MAX_ATTEMPTS it is `stalled` with the event and the error; only an operator
+  moves it on. A batch whose worker died is retried one event at a time, so a killing event
+  is found the same way. Other projections have their own state rows and keep going.
 - It drains: batches continue until the log is caught up or the time budget is spent.
 """
 
@@ -25,7 +26,8 @@ from typing import Callable, Iterator
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from products import eventstore
@@ -66,36 +68,93 @@ def _drain(projector: Projector, result: CatchUp, deadline: float, using: str) -
         if time.monotonic() > deadline:
             result.outcome = "out_of_time"
             return
-        if not _has_unread(projector.name, using):
-            result.outcome = "caught_up"
-            return
-        attempts = _count_attempt(projector.name, using)
-        if attempts is None:
+        state = _state(projector.name, using)
+        if state.status not in ACTIVE or (state.next_retry_at and state.next_retry_at > timezone.now()):
             result.outcome = "blocked"  # stalled, or waiting for its next retry
             return
-        if attempts > settings.PROJECTION_MAX_ATTEMPTS:
-            _stall(projector.name, using)
-            result.outcome = "blocked"
-            return
-        # After a failure, go one event at a time: the batch that fails is then the poison event.
-        limit = 1 if attempts > 1 else settings.PROJECTION_BATCH_SIZE
-        batch: list[RecordedEvent] = []
-        try:
-            with transaction.atomic(using=using):
-                state = ProjectionState.objects.using(using).get(name=projector.name)
-                batch = eventstore.read_all(after=_checkpoint(state), limit=limit, using=using)
-                if batch:
-                    projector.apply(batch, using)
-                _advance(projector.name, batch, using)
-        except Exception as error:
-            failed_event = error.event if isinstance(error, ProjectionFailed) else (batch[0] if batch else None)
-            _record_failure(projector.name, attempts, error, failed_event, using)
-            result.outcome = "failed"
-            return
-        result.applied += len(batch)
-        if len(batch) < limit and limit > 1:
+        # A runner died inside the last batch: go one event at a time through it, so the event
+        # that kills is found and each death is counted against that event alone.
+        suspect = state.suspect_until is not None
+        limit = 1 if suspect else settings.PROJECTION_BATCH_SIZE
+        batch = eventstore.read_all(after=_checkpoint(state), limit=limit, using=using)
+        if not batch:
+            _finish_rebuilding(projector.name, using)
             result.outcome = "caught_up"
             return
+        attempts = _count_attempt(projector.name, batch[-1].position, using)
+        if attempts is None:
+            result.outcome = "blocked"
+            return
+        if attempts > settings.PROJECTION_MAX_ATTEMPTS:
+            _stall(projector.name, batch[0] if suspect else None, using)
+            result.outcome = "blocked"
+            return
+        try:
+            with transaction.atomic(using=using):
+                if _checkpoint(_state(projector.name, using)) != _checkpoint(state):
+                    continue  # another runner moved it (SQLite has no runner lock): read again
+                applied, failure = _apply(projector, batch, using)
+                _advance(projector.name, applied, using, failure=failure, suspect=suspect, attempts=attempts)
+        except Exception as error:  # the batch transaction itself failed: nothing was applied
+            _record_failure(projector.name, attempts, error, batch[0] if len(batch) == 1 else None, using)
+            result.outcome = "failed"
+            return
+        result.applied += len(applied)
+        if failure is not None:
+            result.outcome = "failed"
+            return
+        if len(batch) < limit:
+            _finish_rebuilding(projector.name, using)
+            result.outcome = "caught_up"
+            return
+
+
+def _apply(projector: Projector, batch: list[RecordedEvent], using: str) -> tuple[list, ProjectionFailed | None]:
+    """Apply the batch; if it fails, find the event that fails and keep everything before it.
+
+    Returns the events applied and the failure, if any. Keeping the healthy events ahead of a
+    poison one means every later attempt fails on that event alone.
+    """
+    try:
+        with transaction.atomic(using=using):
+            projector.apply(batch, using)
+        return batch, None
+    except ProjectionFailed as pinned:
+        failure = pinned  # `except ... as` names are unbound when the block ends
+        index = next(i for i, event in enumerate(batch) if event.position == failure.event.position)
+    except Exception as error:
+        if len(batch) == 1:
+            return [], ProjectionFailed(batch[0], error)
+        # Only the batch as a whole failed (in a bulk write, say): look for the event one by one.
+        for index, event in enumerate(batch):
+            try:
+                with transaction.atomic(using=using):
+                    projector.apply([event], using)
+            except Exception as single:
+                failure = ProjectionFailed(event, single)
+                break
+        else:
+            return batch, None
+    with transaction.atomic(using=using):
+        projector.apply(batch[:index], using)  # redo the prefix the failed savepoint rolled back
+    return batch[:index], failure
+
+
+def reset(projector: Projector, using: str = DEFAULT_DB_ALIAS, lock_timeout: float = 60) -> None:
+    """Empty the projector's tables and put its checkpoint back to the start of the log.
+
+    The projection is `rebuilding` until catch-up (or `rebuild`) has replayed the whole log.
+    """
+    with runner(projector.name, using, wait=lock_timeout) as owned:
+        if not owned:
+            raise TimeoutError(f"{projector.name} is being run by someone else; try again.")
+        with transaction.atomic(using=using):
+            _state(projector.name, using)
+            ProjectionState.objects.using(using).filter(name=projector.name).update(
+                status=ProjectionState.REBUILDING, last_tx=0, last_position=0, attempts=0, next_retry_at=None,
+                last_error="", failed_position=None, suspect_until=None, events_applied=0,
+            )
+            projector.reset(using)
 
 
 def rebuild(
@@ -104,17 +163,11 @@ def rebuild(
     using: str = DEFAULT_DB_ALIAS,
     lock_timeout: float = 60,
 ) -> int:
-    """Empty the projector's tables and replay the whole log into them, in bounded batches."""
+    """Reset the projection and replay the whole log into it, in bounded batches, here and now."""
+    reset(projector, using, lock_timeout)
     with runner(projector.name, using, wait=lock_timeout) as owned:
         if not owned:
             raise TimeoutError(f"{projector.name} is being run by someone else; try again.")
-        with transaction.atomic(using=using):
-            _ensure_state(projector.name, using)
-            ProjectionState.objects.using(using).filter(name=projector.name).update(
-                status=ProjectionState.REBUILDING, last_tx=0, last_position=0, attempts=0,
-                next_retry_at=None, last_error="", failed_position=None, events_applied=0,
-            )
-            projector.reset(using)
         applied, checkpoint = 0, Checkpoint.START
         while True:
             with transaction.atomic(using=using):
@@ -122,25 +175,25 @@ def rebuild(
                 if batch:
                     projector.apply(batch, using)
                     checkpoint = batch[-1].checkpoint
-                _advance(projector.name, batch, using, keep_status=True)
+                _advance(projector.name, batch, using)
             applied += len(batch)
             progress(applied)
             if len(batch) < settings.PROJECTION_BATCH_SIZE:
                 break
-        ProjectionState.objects.using(using).filter(name=projector.name).update(status=ProjectionState.RUNNING)
+        _finish_rebuilding(projector.name, using)
         return applied
 
 
 def retry(name: str, using: str = DEFAULT_DB_ALIAS) -> None:
     """Give a stalled or backing-off projection a fresh set of attempts, now."""
     ProjectionState.objects.using(using).filter(name=name).update(
-        status=ProjectionState.RUNNING, attempts=0, next_retry_at=None
+        status=ProjectionState.RUNNING, attempts=0, next_retry_at=None, suspect_until=None
     )
 
 
 def ensure_states(names, using: str = DEFAULT_DB_ALIAS) -> None:
     for name in names:
-        _ensure_state(name, using)
+        _state(name, using)
 
 
 def lag(state: ProjectionState, using: str = DEFAULT_DB_ALIAS) -> int:
@@ -152,65 +205,91 @@ def _checkpoint(state: ProjectionState) -> Checkpoint:
     return Checkpoint(state.last_tx, state.last_position)
 
 
-def _ensure_state(name: str, using: str) -> None:
-    ProjectionState.objects.using(using).get_or_create(name=name)
+def _state(name: str, using: str) -> ProjectionState:
+    return ProjectionState.objects.using(using).get_or_create(name=name)[0]
 
 
 def _has_unread(name: str, using: str) -> bool:
-    state = ProjectionState.objects.using(using).filter(name=name).first()
-    if state is None:
-        _ensure_state(name, using)
-        return bool(eventstore.read_all(after=Checkpoint.START, limit=1, using=using))
-    return bool(eventstore.read_all(after=_checkpoint(state), limit=1, using=using))
+    return bool(eventstore.read_all(after=_checkpoint(_state(name, using)), limit=1, using=using))
 
 
-def _count_attempt(name: str, using: str) -> int | None:
-    """Bump the attempt counter in its own transaction; None if the projection may not run now."""
+def _count_attempt(name: str, batch_end: int, using: str) -> int | None:
+    """Bump the attempt counter and mark the batch in flight, committed before the batch runs.
+
+    None if the projection may not run now. Being committed first is what makes a worker that
+    is killed mid-batch still count.
+    """
     with transaction.atomic(using=using):
         bumped = (
             ProjectionState.objects.using(using)
             .filter(name=name, status__in=ACTIVE)
             .filter(Q(next_retry_at__isnull=True) | Q(next_retry_at__lte=timezone.now()))
-            .update(attempts=F("attempts") + 1)
+            .update(attempts=F("attempts") + 1, suspect_until=Coalesce("suspect_until", Value(batch_end)))
         )
         if not bumped:
             return None
         return ProjectionState.objects.using(using).values_list("attempts", flat=True).get(name=name)
 
 
-def _advance(name: str, batch: list[RecordedEvent], using: str, keep_status: bool = False) -> None:
-    changes = dict(attempts=0, next_retry_at=None, last_error="", failed_position=None, updated_at=timezone.now())
-    if not keep_status:
-        changes["status"] = ProjectionState.RUNNING
-    if batch:
-        last = batch[-1]
-        changes.update(last_tx=last.tx, last_position=last.position, events_applied=F("events_applied") + len(batch))
+def _advance(
+    name: str,
+    applied: list[RecordedEvent],
+    using: str,
+    failure: ProjectionFailed | None = None,
+    suspect: bool = False,
+    attempts: int = 0,
+) -> None:
+    """Move the checkpoint past `applied`, in the batch's transaction, and settle the attempts."""
+    changes: dict = dict(updated_at=timezone.now())
+    if applied:
+        last = applied[-1]
+        changes.update(last_tx=last.tx, last_position=last.position, events_applied=F("events_applied") + len(applied))
+    state = ProjectionState.objects.using(using).get(name=name)
+    if failure is not None:
+        changes.update(_failure_changes(attempts, failure.cause, failure.event), suspect_until=None)
+    elif suspect and not any(e.position == state.suspect_until for e in applied):
+        # A healthy event inside the range where a runner died: this attempt does not count.
+        changes.update(attempts=attempts - 1)
+    else:
+        changes.update(attempts=0, suspect_until=None, next_retry_at=None, last_error="", failed_position=None)
+        if state.status != ProjectionState.REBUILDING:  # that ends only when the log is replayed
+            changes["status"] = ProjectionState.RUNNING
     ProjectionState.objects.using(using).filter(name=name).update(**changes)
 
 
-def _record_failure(name: str, attempts: int, error: Exception, event: RecordedEvent | None, using: str) -> None:
+def _finish_rebuilding(name: str, using: str) -> None:
+    ProjectionState.objects.using(using).filter(name=name, status=ProjectionState.REBUILDING).update(
+        status=ProjectionState.RUNNING
+    )
+
+
+def _failure_changes(attempts: int, cause: BaseException, event: RecordedEvent | None) -> dict:
     stalled = attempts >= settings.PROJECTION_MAX_ATTEMPTS
     backoff = min(settings.PROJECTION_RETRY_BASE_SECONDS * 2 ** (attempts - 1), 300)
-    cause = error.cause if isinstance(error, ProjectionFailed) else error
     detail = "".join(traceback.format_exception_only(type(cause), cause)).strip()
-    log.error("Projection %s failed at %s (attempt %s): %s", name, event and event.position, attempts, detail)
-    ProjectionState.objects.using(using).filter(name=name).update(
+    where = f" at {event.position} ({event.type} {event.event_id})" if event else ""
+    log.error("Projection failed%s on attempt %s: %s", where, attempts, detail)
+    return dict(
         status=ProjectionState.STALLED if stalled else ProjectionState.RETRYING,
         next_retry_at=None if stalled else timezone.now() + timedelta(seconds=backoff),
         last_error=f"{detail}\n(event {event.event_id} {event.type} at position {event.position})" if event else detail,
         failed_position=event.position if event else None,
-        updated_at=timezone.now(),
     )
 
 
-def _stall(name: str, using: str) -> None:
-    """Too many attempts and no recorded failure: the runner died mid-batch each time."""
-    state = ProjectionState.objects.using(using).get(name=name)
+def _record_failure(name: str, attempts: int, error: Exception, event: RecordedEvent | None, using: str) -> None:
+    changes = _failure_changes(attempts, error, event)
+    ProjectionState.objects.using(using).filter(name=name).update(**changes, suspect_until=None, updated_at=timezone.now())
+
+
+def _stall(name: str, event: RecordedEvent | None, using: str) -> None:
+    """Out of attempts and no failure recorded: the runner died in the batch each time."""
+    where = f" at position {event.position} ({event.type} {event.event_id})" if event else ""
     ProjectionState.objects.using(using).filter(name=name).update(
         status=ProjectionState.STALLED,
         next_retry_at=None,
-        last_error=state.last_error or f"{state.attempts - 1} attempts ended without finishing their batch "
-        "(the worker died or was killed while applying it).",
+        failed_position=event.position if event else None,
+        last_error=f"The worker died while applying the event{where}, {settings.PROJECTION_MAX_ATTEMPTS} times.",
         updated_at=timezone.now(),
     )
 

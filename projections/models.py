@@ -18,6 +18,9 @@ class ProjectionState(models.Model):
     next_retry_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     failed_position = models.BigIntegerField(null=True, blank=True, help_text="The event the last failure stopped at.")
+    # Set before a batch is applied and cleared when it commits: still set means a runner died
+    # in that batch, so the next ones go one event at a time up to it, to find the culprit.
+    suspect_until = models.BigIntegerField(null=True, blank=True, help_text="A runner died before this event was done.")
     events_applied = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -68,6 +68,7 @@ def skip(name: str, position: int, reason: str, skipped_by: str = "", using: str
     projectors.get(name)
     if not reason.strip():
         raise CannotSkip("Give a reason: every skip is recorded.")
+    engine.ensure_states([name], using)
     with engine.runner(name, using, wait=30) as owned:
         if not owned:
             raise CannotSkip(f"{name} is running; try again in a moment.")
@@ -95,5 +96,6 @@ def skip(name: str, position: int, reason: str, skipped_by: str = "", using: str
                 next_retry_at=None,
                 last_error="",
                 failed_position=None,
+                suspect_until=None,
             )
     return record

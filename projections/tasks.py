@@ -35,9 +35,11 @@ def sweep() -> None:
     fan_out()
 
 
-@shared_task(name="projections.rebuild", ignore_result=True, time_limit=None, soft_time_limit=None)
-def rebuild(name: str) -> int:
-    return engine.rebuild(projectors.get(name))
+@shared_task(name="projections.rebuild", ignore_result=True)
+def rebuild(name: str) -> None:
+    """Empty the projection and let catch-up replay the log, one time-boxed task after another."""
+    engine.reset(projectors.get(name))
+    catch_up.apply_async(args=[name], queue=queue_for(name))
 
 
 def fan_out() -> None:

@@ -49,6 +49,7 @@ class Migration(migrations.Migration):
                 ('next_retry_at', models.DateTimeField(blank=True, null=True)),
                 ('last_error', models.TextField(blank=True)),
                 ('failed_position', models.BigIntegerField(blank=True, help_text='The event the last failure stopped at.', null=True)),
+                ('suspect_until', models.BigIntegerField(blank=True, help_text='A runner died before this event was done.', null=True)),
                 ('events_applied', models.BigIntegerField(default=0)),
                 ('updated_at', models.DateTimeField(auto_now=True)),
             ],
