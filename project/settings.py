@@ -49,12 +49,15 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "django_filters",
     "products",
     "projections",
 ]
 
 MIDDLEWARE = [
     "products.api.middleware.RequestIdMiddleware",
+    # Before anything reads the body: a query-only service refuses a command outright.
+    "projections.api.middleware.ServiceRoleMiddleware",
     "products.api.middleware.DatabaseUnavailableMiddleware",
     "products.api.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",

@@ -16,6 +16,9 @@ handler404 = api_not_found
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Queries first: their /api/products/ view also takes the register command (POST), so one path
+    # lists and registers. The rest of the command routes follow.
+    path("api/", include("projections.api.urls")),
     path("api/", include("products.api.urls")),
     path("api-auth/", include("rest_framework.urls")),
 ]

@@ -7,11 +7,13 @@ Contract:
 - `load` returns a stream's events in version order.
 - `read_all` returns the global log after a Checkpoint, in the order every reader must use
   (see dialects), never skipping an event that commits late.
+- `settled_filter` and `after_filter` are read_all's horizon and (tx, position) comparison as
+  StoredEvent queryset filters, for listings of the log (order those by tx, position).
 The schema refuses UPDATE, DELETE and TRUNCATE of stored events.
 """
 
 from .records import Checkpoint, EventsAlreadyStored, NewEvent, RecordedEvent, StreamVersionConflict
-from .store import append, count_after, load, load_events, read_all
+from .store import after_filter, append, count_after, load, load_events, read_all, settled_filter
 
 __all__ = [
     "Checkpoint",
@@ -19,9 +21,11 @@ __all__ = [
     "NewEvent",
     "RecordedEvent",
     "StreamVersionConflict",
+    "after_filter",
     "append",
     "count_after",
     "load",
     "load_events",
     "read_all",
+    "settled_filter",
 ]

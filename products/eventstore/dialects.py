@@ -24,6 +24,8 @@ class Postgres:
 
     # Everything stored after the checkpoint, settled or not: what a projection still has to do.
     stored_after = "(tx, position) > (%s::text::xid8, %s)"
+    # Below the horizon: no transaction still running can add a row before these.
+    settled = "tx < pg_snapshot_xmin(pg_current_snapshot())"
 
     @staticmethod
     def checkpoint_params(tx: int, position: int) -> list:
@@ -44,6 +46,7 @@ class Sqlite:
     row = "(%s, %s, %s, %s, %s, %s, %s, %s)"
     after_checkpoint = "position > %s ORDER BY position"
     stored_after = "position > %s"
+    settled = "1 = 1"  # writers are serialized: every committed row is settled
 
     @staticmethod
     def checkpoint_params(tx: int, position: int) -> list:

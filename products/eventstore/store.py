@@ -8,6 +8,8 @@ from typing import Any, Iterable, Sequence
 from uuid import UUID
 
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
 from django.utils.dateparse import parse_datetime
 
 from . import dialects
@@ -106,6 +108,18 @@ def count_after(after: Checkpoint, using: str = DEFAULT_DB_ALIAS) -> int:
             dialect.checkpoint_params(after.tx, after.position),
         )
         return cursor.fetchone()[0]
+
+
+def settled_filter(using: str = DEFAULT_DB_ALIAS) -> RawSQL:
+    """A StoredEvent queryset filter: the events read_all may return now (below the horizon)."""
+    return RawSQL(dialects.for_vendor(connections[using].vendor).settled, [], output_field=BooleanField())
+
+
+def after_filter(after: Checkpoint, using: str = DEFAULT_DB_ALIAS) -> RawSQL:
+    """A StoredEvent queryset filter: the events after `after` in log order."""
+    dialect = dialects.for_vendor(connections[using].vendor)
+    params = dialect.checkpoint_params(after.tx, after.position)
+    return RawSQL(dialect.stored_after, params, output_field=BooleanField())
 
 
 def _select(using: str, sql: str, params: list[Any]) -> list[RecordedEvent]:

@@ -1,0 +1,73 @@
+"""Read-your-writes: a query with `min_position` waits until its projections have applied that position."""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from rest_framework import status
+from rest_framework.exceptions import APIException, ValidationError
+
+from products.eventstore import Checkpoint
+
+from ..models import ProjectionState
+
+FIRST_DELAY, MAX_DELAY = 0.002, 0.05
+# No real transaction id or position reaches this; larger numbers would overflow the database's types.
+TOKEN_LIMIT = 2**63
+
+
+class ProjectionLagging(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The read models have not reached that position yet; retry shortly."
+    default_code = "projection_lagging"
+    wait = 1  # DRF's exception handler turns this into Retry-After
+
+
+def parse_position(token: str) -> Checkpoint:
+    """A client's position token as a Checkpoint; ValueError if it is not one."""
+    checkpoint = Checkpoint.parse(token)
+    if checkpoint.tx >= TOKEN_LIMIT or checkpoint.position >= TOKEN_LIMIT:
+        raise ValueError(f"Position token out of range: {token!r}")
+    return checkpoint
+
+
+def applied(names: tuple[str, ...], target: Checkpoint) -> bool:
+    """Whether every named projection has applied the log up to `target` (one query)."""
+    reached = {
+        name: Checkpoint(tx, position)
+        for name, tx, position in ProjectionState.objects.filter(name__in=names).values_list(
+            "name", "last_tx", "last_position"
+        )
+    }
+    return all(reached.get(name, Checkpoint.START) >= target for name in names)
+
+
+def wait_until_applied(names: tuple[str, ...], target: Checkpoint, timeout: float) -> None:
+    """Poll with a short, growing sleep (2 ms to 50 ms); ProjectionLagging after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    delay = FIRST_DELAY
+    while not applied(names, target):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ProjectionLagging()
+        time.sleep(min(delay, remaining))
+        delay = min(delay * 2, MAX_DELAY)
+
+
+class ReadYourWritesMixin:
+    """A GET with `min_position=<token>` answers only once `read_models` have applied that position."""
+
+    read_models: tuple[str, ...] = ()
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # authentication and permissions first: no waiting for strangers
+        token = request.query_params.get("min_position", "")
+        if request.method not in ("GET", "HEAD") or not token:
+            return
+        try:
+            target = parse_position(token)
+        except ValueError:
+            raise ValidationError({"min_position": ['Give a position token from a command, such as "812-5".']})
+        if self.read_models:
+            wait_until_applied(self.read_models, target, settings.READ_YOUR_WRITES_TIMEOUT)

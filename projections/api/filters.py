@@ -1,0 +1,75 @@
+"""The Query API's filter and ordering whitelists: only these names ever reach a query."""
+
+from django import forms
+from django.db.models import Q
+from django_filters import rest_framework as filters
+from rest_framework.filters import OrderingFilter
+
+from products import eventstore
+from products.models import StoredEvent
+
+from ..models import CatalogProduct
+from .consistency import parse_position
+
+
+class StableOrderingFilter(OrderingFilter):
+    """DRF's OrderingFilter with the primary key as the last key, so equal values page stably."""
+
+    def get_ordering(self, request, queryset, view):
+        ordering = list(super().get_ordering(request, queryset, view) or [])
+        return ordering if ordering[-1:] in (["pk"], ["id"]) else [*ordering, "pk"]
+
+
+class ProductFilter(filters.FilterSet):
+    """Filters of the product list. Unknown parameters are ignored; a bad value is a 400 naming it."""
+
+    category = filters.CharFilter(field_name="category")
+    status = filters.ChoiceFilter(choices=[("active", "active"), ("discontinued", "discontinued")])
+    # Bounded like a price (10 digits before the point), so a huge number is a 400, not a database error.
+    min_price = filters.NumberFilter(field_name="price", lookup_expr="gte", max_digits=20, decimal_places=10)
+    max_price = filters.NumberFilter(field_name="price", lookup_expr="lte", max_digits=20, decimal_places=10)
+    in_stock = filters.BooleanFilter(method="filter_in_stock")
+    sku = filters.CharFilter(field_name="sku", lookup_expr="iexact")
+    search = filters.CharFilter(method="filter_search", help_text="Part of the name, SKU or description.")
+
+    class Meta:
+        model = CatalogProduct
+        fields = ["category", "status", "min_price", "max_price", "in_stock", "sku", "search"]
+
+    def filter_in_stock(self, queryset, name, value):
+        return queryset.filter(stock__gt=0) if value else queryset.filter(stock=0)
+
+    def filter_search(self, queryset, name, value):
+        return queryset.filter(Q(name__icontains=value) | Q(sku__icontains=value) | Q(description__icontains=value))
+
+
+class PositionField(forms.CharField):
+    """A position token, as commands and the event list give them out."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value in self.empty_values:
+            return None
+        try:
+            return parse_position(value)
+        except ValueError:
+            raise forms.ValidationError('Give a position token, such as "812-5".', code="invalid")
+
+
+class PositionFilter(filters.Filter):
+    field_class = PositionField
+
+
+class EventFilter(filters.FilterSet):
+    """Filters of the event log: one stream, one event type, the events after a position."""
+
+    stream_id = filters.UUIDFilter(field_name="stream_id")
+    type = filters.CharFilter(field_name="type")
+    after = PositionFilter(method="filter_after", help_text="A position token: only later events.")
+
+    class Meta:
+        model = StoredEvent
+        fields = ["stream_id", "type", "after"]
+
+    def filter_after(self, queryset, name, value):
+        return queryset.filter(eventstore.after_filter(value, using=queryset.db))

@@ -1,0 +1,58 @@
+"""Output shapes of the Query API; the read models are shaped for them, so these stay thin."""
+
+from rest_framework import serializers
+
+from products.eventstore import Checkpoint
+from products.models import StoredEvent
+
+from ..models import CatalogProduct, CategorySummary, PriceHistoryEntry
+
+
+class ProductSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CatalogProduct
+        fields = [
+            "id", "sku", "name", "description", "category", "price", "currency",
+            "stock", "status", "version", "created_at", "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class PriceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PriceHistoryEntry
+        fields = ["version", "price", "currency", "changed_at"]
+        read_only_fields = fields
+
+
+class CategorySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CategorySummary
+        fields = ["name", "active_products", "discontinued_products", "total_stock"]
+        read_only_fields = fields
+
+
+class EventSerializer(serializers.ModelSerializer):
+    position = serializers.SerializerMethodField(help_text="A token for `after` and `min_position`.")
+
+    class Meta:
+        model = StoredEvent
+        fields = [
+            "event_id", "position", "stream_type", "stream_id", "version",
+            "type", "data", "metadata", "recorded_at",
+        ]
+        read_only_fields = fields
+
+    def get_position(self, event) -> str:
+        return str(Checkpoint(event.tx, event.position))
+
+
+class ProjectionSerializer(serializers.Serializer):
+    """One projection's health, from projections.operations.statuses()."""
+
+    name = serializers.CharField()
+    status = serializers.CharField()
+    position = serializers.CharField()
+    lag = serializers.IntegerField(help_text="Events stored but not yet applied.")
+    last_error = serializers.CharField()
+    updated_at = serializers.DateTimeField()
