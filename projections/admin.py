@@ -1,0 +1,110 @@
+from django.contrib import admin, messages
+from django.template.defaultfilters import truncatechars
+
+from products.eventstore import Checkpoint
+
+from . import engine, operations, projectors, tasks
+from .models import CatalogProduct, CategoryMember, CategorySummary, PriceHistoryEntry, ProjectionState, SkippedEvent
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Viewing only: rows here are written by the engine or a projector, never by hand."""
+
+    actions = None
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadModelAdmin(ReadOnlyAdmin):
+    """A read-model table: rebuilt from the log, so an edit here would only be overwritten."""
+
+
+@admin.register(CatalogProduct)
+class CatalogProductAdmin(ReadModelAdmin):
+    list_display = ("sku", "name", "category", "price", "currency", "stock", "status", "version", "updated_at")
+    list_filter = ("status", "currency")
+    search_fields = ("sku", "name", "category", "=id")
+
+
+@admin.register(CategorySummary)
+class CategorySummaryAdmin(ReadModelAdmin):
+    list_display = ("name", "active_products", "discontinued_products", "total_stock")
+    search_fields = ("name",)
+
+
+@admin.register(CategoryMember)
+class CategoryMemberAdmin(ReadModelAdmin):
+    list_display = ("product_id", "category", "active", "stock", "version")
+    list_filter = ("active",)
+    search_fields = ("category", "=product_id")
+
+
+@admin.register(PriceHistoryEntry)
+class PriceHistoryEntryAdmin(ReadModelAdmin):
+    list_display = ("product_id", "version", "price", "currency", "changed_at")
+    list_filter = ("currency",)
+    search_fields = ("=product_id",)
+
+
+@admin.register(SkippedEvent)
+class SkippedEventAdmin(ReadOnlyAdmin):
+    list_display = ("projection", "position", "event_type", "reason", "skipped_by", "skipped_at")
+    list_filter = ("projection", "event_type")
+    search_fields = ("reason", "skipped_by", "=event_id")
+
+
+@admin.register(ProjectionState)
+class ProjectionStateAdmin(ReadOnlyAdmin):
+    """Each projection's health; operators move it only through the actions."""
+
+    list_display = ("name", "status", "position", "lag", "attempts", "failed_position", "error", "updated_at")
+    list_filter = ("status",)
+    actions = ["rebuild_selected", "retry_selected"]
+
+    def changelist_view(self, request, extra_context=None):
+        engine.ensure_states(projectors.all_projectors())  # a projection that never ran still shows
+        return super().changelist_view(request, extra_context)
+
+    def get_queryset(self, request):
+        # Rows of projections no longer configured can be neither run nor operated.
+        return super().get_queryset(request).filter(name__in=list(projectors.all_projectors()))
+
+    def has_operate_permission(self, request):
+        return request.user.has_perm("projections.operate_projections")
+
+    @admin.display(description="position")
+    def position(self, state):
+        return str(Checkpoint(state.last_tx, state.last_position))
+
+    @admin.display(description="lag (events)")
+    def lag(self, state):
+        return engine.lag(state)
+
+    @admin.display(description="last error")
+    def error(self, state):
+        return truncatechars(state.last_error.split("\n", 1)[0], 120)
+
+    @admin.action(permissions=["operate"], description="Rebuild selected projections")
+    def rebuild_selected(self, request, queryset):
+        for state in queryset:
+            try:
+                # A worker replays the log; a request must never run a rebuild itself.
+                tasks.rebuild.delay(state.name)
+            except Exception as error:
+                self.message_user(request, f"Could not enqueue the rebuild of {state.name}: {error}", messages.ERROR)
+            else:
+                self.message_user(request, f"Rebuild of {state.name} enqueued; a worker will run it.", messages.SUCCESS)
+
+    @admin.action(permissions=["operate"], description="Retry selected projections")
+    def retry_selected(self, request, queryset):
+        names = [state.name for state in queryset]
+        for name in names:
+            operations.retry(name)
+        self.message_user(request, f"Retrying {', '.join(names)}: the next sweep runs them.", messages.SUCCESS)

@@ -1,0 +1,36 @@
+import json
+from datetime import datetime
+from dataclasses import asdict
+
+from django.core.management.base import BaseCommand
+
+from projections import operations
+
+COLUMNS = ("name", "status", "position", "lag", "attempts", "last error", "updated")
+
+
+class Command(BaseCommand):
+    help = (
+        "Show each projection's status, position, lag and last error. Use it when a read model "
+        "looks stale, before and after a retry or a skip; --json for scripts and monitoring."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--json", action="store_true", help="Print JSON instead of a table.")
+
+    def handle(self, *args, **options):
+        statuses = operations.statuses()
+        if options["json"]:
+            self.stdout.write(json.dumps([asdict(status) for status in statuses], indent=2, default=datetime.isoformat))
+            return
+        rows = [
+            (
+                s.name, s.status, s.position, f"{s.lag:,}", str(s.attempts),
+                s.last_error.split("\n", 1)[0][:80] or "-",
+                s.updated_at.strftime("%Y-%m-%d %H:%M:%S") if s.updated_at else "-",
+            )
+            for s in statuses
+        ]
+        widths = [max(len(row[i]) for row in [COLUMNS, *rows]) for i in range(len(COLUMNS))]
+        for row in [COLUMNS, *rows]:
+            self.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
