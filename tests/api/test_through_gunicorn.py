@@ -104,7 +104,7 @@ def test_parallel_registrations_of_one_sku_store_one_product(server, client):
 
 
 def test_each_committed_command_nudges_the_projections_over_rabbitmq(server, client):
-    queue = Queue("celery", Exchange("celery", "direct"), routing_key="celery", durable=True)
+    queue = Queue("projections", Exchange("projections", "direct"), routing_key="projections", durable=True)
     with Connection(f"{test_settings.RABBITMQ_URL}/{test_settings.TEST_VHOST}") as connection:
         channel = connection.default_channel
         queue(channel).declare()
@@ -115,7 +115,7 @@ def test_each_committed_command_nudges_the_projections_over_rabbitmq(server, cli
 
         message = wait_until(lambda: queue(channel).get(no_ack=True), timeout=10, what="the nudge")
     assert message.headers["task"] == "projections.catch_up"
-    assert message.delivery_info["routing_key"] == "celery"
+    assert message.delivery_info["routing_key"] == "projections"
 
 
 def test_commands_succeed_promptly_while_the_broker_is_unreachable(django_db_setup, make_user, token_for):

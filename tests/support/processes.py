@@ -90,9 +90,28 @@ def web_server(workers: int = 2, threads: int = 10, **env_overrides: str) -> Ite
         def answers() -> bool:
             assert process.poll() is None, f"gunicorn exited early; see test-artifacts/gunicorn-{port}.log"
             try:
-                return requests.options(f"{base_url}/api/products/", timeout=2).status_code < 500
-            except requests.ConnectionError:
+                return requests.options(f"{base_url}/api/products/", timeout=5).status_code < 500
+            except (requests.ConnectionError, requests.Timeout):
                 return False
 
         wait_until(answers, timeout=30, what="gunicorn to answer")
         yield base_url
+
+
+@contextmanager
+def celery_worker(name: str, concurrency: int = 2, **env_overrides: str) -> Iterator[subprocess.Popen]:
+    """A real Celery worker process of the project, consuming every queue; yields once it is ready."""
+    args = [
+        sys.executable, "-m", "celery", "-A", "project", "worker", "--loglevel", "INFO",
+        "--hostname", f"{name}@%h", "--concurrency", str(concurrency), "--without-gossip", "--without-mingle",
+    ]
+    log_name = f"worker-{name}-{free_port()}"
+    with started(args, service_environment(**env_overrides), log_name) as process:
+        log = ARTIFACTS / f"{log_name}.log"
+
+        def ready() -> bool:
+            assert process.poll() is None, f"the worker exited early; see test-artifacts/{log_name}.log"
+            return " ready." in log.read_text(errors="replace")
+
+        wait_until(ready, timeout=60, interval=0.2, what=f"worker {name} to be ready")
+        yield process
