@@ -118,6 +118,7 @@ def test_each_committed_command_nudges_the_projections_over_rabbitmq(server, cli
     assert message.delivery_info["routing_key"] == "projections"
 
 
+@pytest.mark.faults
 def test_commands_succeed_promptly_while_the_broker_is_unreachable(django_db_setup, make_user, token_for):
     dead_broker = f"amqp://guest:guest@127.0.0.1:{free_port()}//"
     with web_server(workers=1, threads=4, CELERY_BROKER_URL=dead_broker) as base_url:
@@ -131,6 +132,7 @@ def test_commands_succeed_promptly_while_the_broker_is_unreachable(django_db_set
     assert elapsed < 5, f"five commands took {elapsed:.1f} s with the broker down"
 
 
+@pytest.mark.faults
 def test_an_unreachable_database_answers_503_with_retry_after(django_db_setup):
     dead_database = f"postgres://postgres@127.0.0.1:{free_port()}/catalog"
     with web_server(workers=1, threads=2, DATABASE_URL=dead_database) as base_url:
@@ -149,6 +151,7 @@ def test_an_unreachable_database_answers_503_with_retry_after(django_db_setup):
     assert elapsed < 10
 
 
+@pytest.mark.faults
 def test_a_broker_that_never_answers_delays_no_command_and_publishing_gives_up(django_db_setup, make_user, token_for):
     """A broker that accepts connections and then says nothing: publishing must give up by itself."""
     import socket

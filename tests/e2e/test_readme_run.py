@@ -74,6 +74,14 @@ def test_make_run_serves_commands_on_the_embedded_default(clean_clone, installed
             headers={"Authorization": f"Token {token}"},
             timeout=10,
         )
+        assert response.status_code == 202, response.text
+        # The worker and beat started with it: the product can be read back, waiting for the projection.
+        read_back = requests.get(
+            base_url + response.headers["Location"],
+            params={"min_position": response.json()["position"]},
+            timeout=15,
+        )
 
-    assert response.status_code == 202, response.text
+    assert read_back.status_code == 200, read_back.text
+    assert read_back.json()["sku"] == "KETTLE-01"
     assert (clean_clone / "var" / "catalog.sqlite3").exists()
