@@ -71,3 +71,23 @@ class KillerProjector(OverlapProbe):
         if any("KILL-ME" in str(event.data.get("name", "")) for event in events):
             os._exit(1)
         super().apply(events, using)
+
+
+class SlowProbe(OverlapProbe):
+    """Pauses inside its batch while the file named by SLOW_PROBE_FLAG exists, to be hit mid-batch.
+
+    On entering such a paused batch it writes its process id to the flag file's `.inside` twin.
+    """
+
+    name = "slow_probe"
+
+    def apply(self, events, using):
+        from pathlib import Path
+
+        flag = Path(os.environ.get("SLOW_PROBE_FLAG", "/nonexistent"))
+        if flag.exists():
+            flag.with_suffix(".inside").write_text(str(os.getpid()))
+            deadline = time.monotonic() + 30
+            while flag.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        super().apply(events, using)

@@ -115,3 +115,16 @@ def celery_worker(name: str, concurrency: int = 2, **env_overrides: str) -> Iter
 
         wait_until(ready, timeout=60, interval=0.2, what=f"worker {name} to be ready")
         yield process
+
+
+@contextmanager
+def celery_beat(**env_overrides: str) -> Iterator[subprocess.Popen]:
+    """Celery beat of the project, with its schedule file in a throwaway place."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    log_name = f"beat-{free_port()}"
+    schedule = ARTIFACTS / f"{log_name}-schedule"
+    args = [sys.executable, "-m", "celery", "-A", "project", "beat", "--loglevel", "INFO", "--schedule", str(schedule)]
+    with started(args, service_environment(**env_overrides), log_name) as process:
+        log = ARTIFACTS / f"{log_name}.log"
+        wait_until(lambda: "beat: Starting" in log.read_text(errors="replace"), timeout=60, what="beat to start")
+        yield process
