@@ -2,7 +2,9 @@
 
 This is the only write-side code that does I/O. Without an expected version, a command that
 loses a race to another writer is decided again on the new state, so a client only ever
-sees the business outcome (enough stock or not), never the race.
+sees the business outcome (enough stock or not), never the race. States of recently used
+products are kept per process (products.states), so a command reads only the events its
+product received since, however long the product's history.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from .domain.product import Product, decide, fold
 from .eventstore import Checkpoint, EventsAlreadyStored, NewEvent, RecordedEvent, StreamVersionConflict
 from .models import SkuClaim
 from .nudge import nudge_projections
+from .states import Known, RecentStates
 
 STREAM_TYPE = "product"
+_recent = RecentStates()
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("5f0b7a52-52a3-4a8e-9a51-0e7f6c3d8c11")
 # Commands decide at most this many events; replays look for that many derived ids.
 MAX_EVENTS_PER_COMMAND = 4
@@ -79,9 +83,8 @@ def handle(
     if idempotency and (replay := _replay(idempotency)):
         return replay
     for attempt in range(settings.COMMAND_MAX_ATTEMPTS):
-        history = eventstore.load(command.product_id)
-        state = fold(domain_events.from_data(e.type, e.data) for e in history)
-        current = history[-1].version if history else 0
+        known = _current(command.product_id)
+        state, current = known.state, known.version
         try:
             _check_preconditions(command, state, current, expected_version, if_match)
             decided = decide(command, state)
@@ -91,7 +94,7 @@ def handle(
                 return replay
             raise
         if not decided:
-            return Outcome(command.product_id, current, history[-1].checkpoint if history else None)
+            return Outcome(command.product_id, current, known.position)
         try:
             recorded = _store(command, current, decided, idempotency, metadata or {})
         except StreamVersionConflict:
@@ -105,6 +108,7 @@ def handle(
             if replay is None:
                 raise
             return replay
+        _recent.put(command.product_id, Known(fold(decided, state), recorded[-1].version, recorded[-1].checkpoint))
         return Outcome(command.product_id, recorded[-1].version, recorded[-1].checkpoint, recorded)
     raise TooMuchContention("Too many concurrent commands on this product; retry shortly.")
 
@@ -165,9 +169,20 @@ def _check_preconditions(
     raise VersionConflict(expected=expected_version, current=current)
 
 
+def _current(product_id: uuid.UUID) -> Known:
+    """The product as stored now: a recent state plus whatever was appended since."""
+    known = _recent.get(product_id)
+    newer = eventstore.load(product_id, after_version=known.version)
+    if not newer:
+        return known
+    state = fold((domain_events.from_data(e.type, e.data) for e in newer), known.state)
+    known = Known(state, newer[-1].version, newer[-1].checkpoint)
+    _recent.put(product_id, known)
+    return known
+
+
 def _current_version(command: Command) -> int:
-    history = eventstore.load(command.product_id)
-    return history[-1].version if history else 0
+    return _current(command.product_id).version
 
 
 def _replay(idempotency: Idempotency) -> Outcome | None:

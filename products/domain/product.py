@@ -131,8 +131,9 @@ def evolve(state: Product | None, event: Event) -> Product | None:
     return state
 
 
-def fold(events: Iterable[Event]) -> Product | None:
-    return reduce(evolve, events, None)
+def fold(events: Iterable[Event], state: Product | None = None) -> Product | None:
+    """The state after `events`, starting from `state` (nothing by default)."""
+    return reduce(evolve, events, state)
 
 
 def _require_active(state: Product | None, product_id: UUID) -> Product:

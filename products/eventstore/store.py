@@ -65,11 +65,14 @@ def append(
     return sorted(map(_recorded, rows), key=lambda event: event.version)
 
 
-def load(stream_id: UUID, using: str = DEFAULT_DB_ALIAS) -> list[RecordedEvent]:
+def load(stream_id: UUID, after_version: int = 0, using: str = DEFAULT_DB_ALIAS) -> list[RecordedEvent]:
+    """The stream's events after `after_version` (all of them by default), in version order."""
     connection = connections[using]
     dialect = dialects.for_vendor(connection.vendor)
     return _select(
-        using, f"SELECT {dialect.columns} FROM event_store WHERE stream_id = %s ORDER BY version", [dialect.uuid(stream_id)]
+        using,
+        f"SELECT {dialect.columns} FROM event_store WHERE stream_id = %s AND version > %s ORDER BY version",
+        [dialect.uuid(stream_id), after_version],
     )
 
 
