@@ -11,6 +11,7 @@ from projections import engine, projectors
 from projections.models import ProjectionState
 from tests import settings as test_settings
 from tests.support.history import random_history
+from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +38,14 @@ def received(connection, queue) -> list[dict]:
 
 
 def relay_catch_up() -> None:
-    assert engine.catch_up(projectors.get("integration_relay")).outcome == "caught_up"
+    """Until the relay has published the whole log (the horizon may hold the newest back a moment)."""
+    relay = projectors.get("integration_relay")
+
+    def published_everything() -> bool:
+        assert engine.catch_up(relay).outcome == "caught_up"
+        return engine.lag(ProjectionState.objects.get(name="integration_relay")) == 0
+
+    wait_until(published_everything, timeout=30, what="the relay to publish the whole log")
 
 
 def test_a_subscriber_receives_every_event_once_and_each_stream_in_order(subscriber):
