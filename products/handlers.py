@@ -18,7 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from . import eventstore
+from . import eventstore, metrics
 from .domain import events as domain_events
 from .domain import rules
 from .domain.commands import Command, RegisterProduct
@@ -137,6 +137,7 @@ def _store(
         if isinstance(command, RegisterProduct):
             _claim_sku(command)
         transaction.on_commit(nudge_projections, robust=True)
+    metrics.count_appended(recorded)
     return recorded
 
 

@@ -4,6 +4,11 @@ The events table is the outbox, so a lost nudge only delays the read models unti
 beat sweep; it never loses an event. Publishing therefore runs on one background thread per
 process: a request only sets a flag, and a burst of commands while a publish is in flight
 becomes one more publish, not one per command.
+
+The nudge carries the request id and correlation id of the command that asked for it as Celery
+message headers, so the worker's log lines name them. A nudge that coalesced several commands
+carries the ids of the last one (the others' events are applied by the same catch-up, and the
+engine's log line for each batch names every correlation id found in the events' metadata).
 """
 
 from __future__ import annotations
@@ -15,22 +20,30 @@ import threading
 from celery import current_app
 from django.conf import settings
 
+from project.logformat import propagated_headers
+
+from . import metrics
+
 log = logging.getLogger(__name__)
 
 _wakeup = threading.Event()
 _started_in_pid: int | None = None
 _start_lock = threading.Lock()
+_latest_headers: dict[str, str] = {}  # the ids of the last command that asked for a nudge
 
 
 def nudge_projections() -> None:
     """Ask for one publish of the nudge task soon; returns at once."""
+    global _latest_headers
+    _latest_headers = propagated_headers()  # read here: the publisher thread has no request context
     _ensure_publisher_thread()
     _wakeup.set()
 
 
-def publish_nudge() -> None:
+def publish_nudge(headers: dict[str, str] | None = None) -> None:
     """Publish the nudge now. Bounded in time by the broker settings; raises if it fails."""
-    current_app.send_task(settings.CATALOG_NUDGE_TASK, retry=False)
+    headers = propagated_headers() if headers is None else headers
+    current_app.send_task(settings.CATALOG_NUDGE_TASK, retry=False, headers=headers)
 
 
 def _ensure_publisher_thread() -> None:
@@ -49,6 +62,7 @@ def _publish_forever() -> None:
         _wakeup.wait()
         _wakeup.clear()
         try:
-            publish_nudge()
+            publish_nudge(_latest_headers)
         except Exception:  # the broker is down or refused: the beat sweep will catch up
+            metrics.NUDGE_PUBLISH_FAILURES.inc()
             log.warning("Could not nudge the projections; the periodic sweep will catch up.", exc_info=True)

@@ -11,6 +11,8 @@ import dj_database_url
 from kombu import Queue
 from django.core.exceptions import ImproperlyConfigured
 
+from project.logformat import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CATALOG_VAR_DIR", BASE_DIR / "var"))
 
@@ -35,6 +37,23 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 
+# HTTPS. The service runs behind a gateway that terminates TLS, so redirecting to https and HSTS
+# belong to the gateway by default; a deployment that wants Django to do either sets them here.
+# DJANGO_SECURE_SSL_REDIRECT=1 redirects plain http to https (needs DJANGO_SECURE_PROXY_SSL_HEADER
+# behind a gateway, or every request loops); DJANGO_SECURE_HSTS_SECONDS sends Strict-Transport-Security.
+SECURE_SSL_REDIRECT = env_flag("DJANGO_SECURE_SSL_REDIRECT")
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_flag("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS")
+# DJANGO_SECURE_PROXY_SSL_HEADER=1: trust the gateway's X-Forwarded-Proto (only if it always sets it).
+if env_flag("DJANGO_SECURE_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Session and CSRF cookies travel over https only, unless DEBUG (a local http run) is on.
+SESSION_COOKIE_SECURE = env_flag("DJANGO_SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env_flag("DJANGO_CSRF_COOKIE_SECURE", default=not DEBUG)
+# `check --deploy` warns about the two settings left to the gateway above (W004: HSTS, W008: SSL
+# redirect); they are deliberately off by default and set from the environment where wanted.
+SILENCED_SYSTEM_CHECKS = ["security.W004", "security.W008"]
+
 # all: one process serves commands and queries; command or query: one side of a split deployment.
 SERVICE_ROLE = os.environ.get("SERVICE_ROLE", "all")
 if SERVICE_ROLE not in ("all", "command", "query"):
@@ -50,6 +69,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
+    # The OpenAPI schema (/api/schema/) and its Swagger UI and Redoc pages, self-hosted.
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "products",
     "projections",
 ]
@@ -61,6 +83,8 @@ MIDDLEWARE = [
     "products.api.middleware.DatabaseUnavailableMiddleware",
     "products.api.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # The admin's and the browsable API's static files under gunicorn, without DEBUG.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -74,7 +98,7 @@ WSGI_APPLICATION = "project.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "project" / "templates"],  # the self-hosted Redoc page
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -128,7 +152,8 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT = VAR_DIR / "static"  # `manage.py collectstatic` fills it; WhiteNoise serves it
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # --- The Command API ------------------------------------------------------------------------
 # Bodies above this answer 413 before they are parsed (JSON and form posts alike).
@@ -164,7 +189,26 @@ REST_FRAMEWORK = {
         ),
     ],
     "EXCEPTION_HANDLER": "products.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+# The OpenAPI schema: `manage.py spectacular --validate --fail-on-warn` must pass.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Event-sourced product catalog",
+    "VERSION": "1.0.0",
+    "DESCRIPTION": (
+        "Commands (POST) are validated against the product aggregate and stored as events; they answer "
+        "202 with the product's version and the `position` of the stored events. Queries (GET) read the "
+        "read models the projections build from the events; pass `min_position` to read your own writes. "
+        "Every error body carries `detail` and a machine-readable `code`, except field errors (400), "
+        'which keep DRF\'s `{"field": ["message"]}` shape. No error ever stores an event.'
+    ),
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and Redoc from the drf-spectacular-sidecar package's static files, not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Projections ----------------------------------------------------------------------------
@@ -244,12 +288,11 @@ CELERY_TASK_DEFAULT_DELIVERY_MODE = "persistent"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-}
+# --- Operations: logs, health, metrics (project/logformat.py, project/health.py) -------------
+# json: one object per line with request_id, correlation_id (and task_id, projection in workers).
+LOG_FORMAT = os.environ.get("LOG_FORMAT") or ("plain" if DEBUG else "json")
+LOGGING = logging_config(LOG_FORMAT, os.environ.get("LOG_LEVEL", "INFO"))
+# /health/ready answers 503 when a projection is this many events behind (or stalled).
+HEALTH_MAX_PROJECTION_LAG = int(os.environ.get("HEALTH_MAX_PROJECTION_LAG", "10000"))
+# Set it and /metrics needs "Authorization: Bearer <METRICS_TOKEN>"; unset, /metrics is open.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")

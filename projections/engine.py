@@ -33,6 +33,7 @@ from django.utils import timezone
 from products import eventstore
 from products.eventstore import Checkpoint, RecordedEvent
 
+from . import metrics
 from .models import ProjectionState
 from .projectors.base import ProjectionFailed, Projector
 
@@ -89,6 +90,7 @@ def _drain(projector: Projector, result: CatchUp, deadline: float, using: str) -
             _stall(projector.name, batch[0] if suspect else None, using)
             result.outcome = "blocked"
             return
+        started = time.monotonic()
         try:
             with transaction.atomic(using=using):
                 if _checkpoint(_state(projector.name, using)) != _checkpoint(state):
@@ -100,6 +102,10 @@ def _drain(projector: Projector, result: CatchUp, deadline: float, using: str) -
             result.outcome = "failed"
             return
         result.applied += len(applied)
+        if applied:  # one log line per batch, naming the commands' correlation ids, and its metrics
+            seconds = time.monotonic() - started
+            metrics.observe_batch(projector.name, applied, seconds)
+            log.info("Applied %s event(s) to %s", len(applied), projector.name, extra=metrics.batch_log_fields(projector.name, applied, seconds))
         if failure is not None:
             result.outcome = "failed"
             return

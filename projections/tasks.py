@@ -8,9 +8,17 @@ Lost, repeated or reordered messages can only delay a read model: the engine rea
 
 from celery import shared_task
 
-from . import engine, projectors
+from project import logformat
+
+from . import engine, metrics, projectors
 
 QUEUE_PREFIX = "projection."
+
+# Worker log lines name the task, its projection and the ids of the request that nudged it
+# (carried in the message headers, passed on to the fan-out's tasks); WORKER_METRICS_PORT
+# serves the worker's metrics.
+logformat.connect_celery_signals()
+metrics.connect_worker_signals()
 
 
 def queue_for(name: str) -> str:

@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 
+from project import logformat
+
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _DIGITS = re.compile(r"[0-9]+", re.ASCII)
 RETRY_AFTER_SECONDS = "5"
@@ -34,7 +36,13 @@ class RequestIdMiddleware:
     def __call__(self, request):
         given = request.headers.get("X-Request-ID", "")
         request.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
-        response = self.get_response(request)
+        correlation = request.headers.get("X-Correlation-ID", "")
+        # Every log line of this request names its ids (project/logformat.py); the nudge passes them on.
+        with logformat.bound(
+            request_id=request.request_id,
+            correlation_id=correlation if _REQUEST_ID.fullmatch(correlation) else request.request_id,
+        ):
+            response = self.get_response(request)
         response["X-Request-ID"] = request.request_id
         return response
 

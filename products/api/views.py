@@ -6,16 +6,19 @@ import re
 import uuid
 
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_serializer, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from .. import metrics
 from ..domain import commands, rules
 from ..domain.errors import ProductNotFound
 from ..handlers import Idempotency, Outcome, handle
 from .fields import PriceField, RuleCharField, expected_version_field, quantity_field
+from .openapi import command_schema
 from .permissions import CanIssueProductCommands
 from .throttles import CommandRateThrottle
 
@@ -33,6 +36,11 @@ class ProductCommandApi(GenericAPIView):
 
     def build_command(self, product_id: uuid.UUID, data: dict) -> commands.Command:
         raise NotImplementedError
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        if request.method == "POST":
+            metrics.observe_command(self, response)  # counted and logged once, success or refusal
+        return super().finalize_response(request, response, *args, **kwargs)
 
     def post(self, request, product_id=None):
         serializer = self.get_serializer(data=request.data)
@@ -69,9 +77,20 @@ class ProductCommandApi(GenericAPIView):
         return Response(body, status=self.success_status if outcome.events else status.HTTP_200_OK, headers=headers)
 
 
+@extend_schema_view(
+    post=command_schema(
+        "products_register",
+        "Register a product",
+        {"sku": "KETTLE-01", "name": "Kettle", "category": "Kitchen", "price": "24.90", "currency": "EUR", "initial_stock": 10},
+        registers=True,
+        # Spelled out: the query view that serves GET on the same path inherits this POST.
+        description="Register a product. Answers 202 with its id; `Location` is where it can be read.",
+    )
+)
 class ProductRegisterApi(ProductCommandApi):
     """Register a product. Answers 202 with its id; `Location` is where it can be read."""
 
+    @extend_schema_serializer(component_name="RegisterProduct")
     class InputSerializer(serializers.Serializer):
         product_id = serializers.UUIDField(required=False, allow_null=True, help_text="Optional; generated if absent.")
         sku = RuleCharField(rules.sku, max_length=64)
@@ -99,9 +118,13 @@ class ProductRegisterApi(ProductCommandApi):
         return response
 
 
+@extend_schema_view(
+    post=command_schema("products_update_details", "Update a product's details", {"name": "Electric kettle"})
+)
 class ProductUpdateDetailsApi(ProductCommandApi):
     """Change the name, description or category; fields left out keep their value."""
 
+    @extend_schema_serializer(component_name="UpdateProductDetails")
     class InputSerializer(serializers.Serializer):
         name = RuleCharField(rules.name, max_length=rules.MAX_NAME * 2, required=False)
         description = RuleCharField(
@@ -121,9 +144,11 @@ class ProductUpdateDetailsApi(ProductCommandApi):
         return commands.UpdateProductDetails(product_id=product_id, **data)
 
 
+@extend_schema_view(post=command_schema("products_change_price", "Change a product's price", {"price": "19.90"}))
 class ProductChangePriceApi(ProductCommandApi):
     """Set a new price; without `currency` the current currency stays."""
 
+    @extend_schema_serializer(component_name="ChangePrice")
     class InputSerializer(serializers.Serializer):
         price = PriceField()
         currency = RuleCharField(rules.currency, max_length=3, required=False)
@@ -135,9 +160,11 @@ class ProductChangePriceApi(ProductCommandApi):
         return commands.ChangePrice(product_id=product_id, **data)
 
 
+@extend_schema_view(post=command_schema("products_receive_stock", "Receive stock", {"quantity": 5}))
 class ProductReceiveStockApi(ProductCommandApi):
     """Add received units to the stock."""
 
+    @extend_schema_serializer(component_name="ReceiveStock")
     class InputSerializer(serializers.Serializer):
         quantity = quantity_field()
         expected_version = expected_version_field()
@@ -148,9 +175,11 @@ class ProductReceiveStockApi(ProductCommandApi):
         return commands.ReceiveStock(product_id=product_id, **data)
 
 
+@extend_schema_view(post=command_schema("products_ship_stock", "Ship stock", {"quantity": 1}))
 class ProductShipStockApi(ProductCommandApi):
     """Take shipped units out of the stock; more than is in stock is refused (409)."""
 
+    @extend_schema_serializer(component_name="ShipStock")
     class InputSerializer(serializers.Serializer):
         quantity = quantity_field()
         expected_version = expected_version_field()
@@ -161,9 +190,13 @@ class ProductShipStockApi(ProductCommandApi):
         return commands.ShipStock(product_id=product_id, **data)
 
 
+@extend_schema_view(
+    post=command_schema("products_discontinue", "Discontinue a product", {"reason": "End of line"})
+)
 class ProductDiscontinueApi(ProductCommandApi):
     """Discontinue the product; it accepts no further commands."""
 
+    @extend_schema_serializer(component_name="DiscontinueProduct")
     class InputSerializer(serializers.Serializer):
         reason = RuleCharField(rules.reason, max_length=rules.MAX_REASON * 2, required=False, allow_blank=True)
         expected_version = expected_version_field()

@@ -3,6 +3,7 @@
 from django import forms
 from django.db.models import Q
 from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema_field
 from rest_framework.filters import OrderingFilter
 
 from products import eventstore
@@ -56,6 +57,7 @@ class PositionField(forms.CharField):
             raise forms.ValidationError('Give a position token, such as "812-5".', code="invalid")
 
 
+@extend_schema_field({"type": "string", "pattern": r"^[0-9]{1,20}-[0-9]{1,20}$"})  # in the OpenAPI schema
 class PositionFilter(filters.Filter):
     field_class = PositionField
 

@@ -9,6 +9,8 @@ REFUSED = {"query": {"POST", "PUT", "PATCH", "DELETE"}, "command": {"GET", "HEAD
 SERVED = {"query": {"GET", "HEAD", "OPTIONS"}, "command": {"POST", "PUT", "PATCH", "DELETE", "OPTIONS"}}
 METHOD_ORDER = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 PLURAL = {"query": "queries", "command": "commands"}
+# GET routes every role serves: the OpenAPI schema and its documentation pages.
+ALWAYS_SERVED = ("/api/schema/", "/api/docs/")
 
 
 class ServiceRoleMiddleware:
@@ -20,7 +22,12 @@ class ServiceRoleMiddleware:
     def __call__(self, request):
         # Read at request time, so a test (or a reloaded setting) changes the role without a restart.
         role = getattr(settings, "SERVICE_ROLE", "all")
-        if role in REFUSED and request.path.startswith("/api/") and request.method in REFUSED[role]:
+        if (
+            role in REFUSED
+            and request.path.startswith("/api/")
+            and not request.path.startswith(ALWAYS_SERVED)
+            and request.method in REFUSED[role]
+        ):
             allowed = SERVED[role] & _view_methods(request.path_info)
             response = JsonResponse(
                 {

@@ -1,0 +1,219 @@
+"""The OpenAPI description of the API (drf-spectacular): shapes, headers and error answers.
+
+Nothing here runs on a request: these serializers and parameters only describe what the
+command views (and, through imports, the query views) answer, for /api/schema/.
+"""
+
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_field,
+)
+from rest_framework import serializers
+
+from ..domain import errors as domain
+from ..handlers import IdempotencyKeyReused
+
+# --- Bodies ---------------------------------------------------------------------------------
+
+
+class StoredEventRefSerializer(serializers.Serializer):
+    id = serializers.UUIDField(help_text="The event's id.")
+    type = serializers.CharField(help_text="The event's type, such as `ProductRegistered`.")
+    version = serializers.IntegerField(min_value=1, help_text="The product's version once this event applies.")
+
+
+class CommandResultSerializer(serializers.Serializer):
+    """A command's outcome: 202 with the events it stored, or 200 with none when it changed nothing."""
+
+    product_id = serializers.UUIDField()
+    version = serializers.IntegerField(min_value=0, help_text="The product's version after the command.")
+    position = serializers.CharField(
+        allow_null=True,
+        help_text="A token of the stored events' place in the log: pass it as `min_position` to a query.",
+    )
+    events = StoredEventRefSerializer(many=True, help_text="The events stored; empty when nothing changed.")
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every error but field validation: a message and a machine-readable code."""
+
+    detail = serializers.CharField()
+    code = serializers.CharField(help_text="Machine-readable, such as `product_not_found` or `throttled`.")
+
+
+class FieldErrorsSerializer(serializers.Serializer):
+    """DRF's field errors: each invalid field (or `non_field_errors`, or a header) with its messages."""
+
+
+class FieldErrorsExtension(OpenApiSerializerExtension):
+    target_class = FieldErrorsSerializer
+
+    def map_serializer(self, auto_schema, direction):
+        return {
+            "type": "object",
+            "description": FieldErrorsSerializer.__doc__,
+            "minProperties": 1,
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        }
+
+
+def _code_enum(*codes: str):
+    """A `code` field documented with the codes it can hold."""
+
+    @extend_schema_field({"type": "string", "enum": list(codes)})
+    class CodeField(serializers.CharField):
+        pass
+
+    return CodeField
+
+
+CONFLICT_CODES = [
+    error.code
+    for error in (
+        domain.DuplicateSku, domain.ProductExists, domain.InsufficientStock,
+        domain.ProductIsDiscontinued, domain.VersionConflict,
+    )
+]
+
+
+class ConflictSerializer(ErrorSerializer):
+    """A refusal by the product's rules or its version; `version_conflict` says which versions."""
+
+    code = _code_enum(*CONFLICT_CODES)()
+    expected_version = serializers.IntegerField(required=False, help_text="`version_conflict` only.")
+    current_version = serializers.IntegerField(required=False, help_text="`version_conflict` only.")
+    available = serializers.IntegerField(required=False, help_text="`insufficient_stock` only.")
+    requested = serializers.IntegerField(required=False, help_text="`insufficient_stock` only.")
+
+
+class PreconditionFailedSerializer(ErrorSerializer):
+    """`If-Match` named another version than the product's."""
+
+    code = _code_enum(domain.VersionConflict.code)()
+    expected_version = serializers.IntegerField()
+    current_version = serializers.IntegerField()
+
+
+BAD_REQUEST = PolymorphicProxySerializer(
+    component_name="BadRequest",
+    serializers=[FieldErrorsSerializer, ErrorSerializer],
+    resource_type_field_name=None,
+)
+
+# --- Headers --------------------------------------------------------------------------------
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description=(
+        "1 to 255 printable ASCII characters, scoped to the user. A retry with the same key and the same "
+        "request returns the original answer with `Idempotent-Replayed: true` and stores nothing new; the "
+        "same key with another request answers 422 `idempotency_key_reused`."
+    ),
+    pattern=r"^[\x20-\x7e]{1,255}$",
+)
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description='The version the product must be at, as an entity tag such as `"3"` (or `*`: it must exist); 412 if not.',
+    pattern=r'^(\*|(W/)?"[0-9]{1,10}")$',
+)
+PRODUCT_ID = OpenApiParameter("product_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The product's id.")
+
+
+
+def etag(*statuses: int) -> OpenApiParameter:
+    return OpenApiParameter(
+        "ETag",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        response=list(statuses),
+        description='The product\'s version as an entity tag, such as `"3"`.',
+    )
+
+
+IDEMPOTENT_REPLAYED = OpenApiParameter(
+    "Idempotent-Replayed",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    response=[200, 202],
+    enum=["true"],
+    description="Present on the replay of an earlier answer to the same `Idempotency-Key`.",
+)
+LOCATION = OpenApiParameter(
+    "Location", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[202], description="Where the product can be read."
+)
+RETRY_AFTER = OpenApiParameter(
+    "Retry-After", OpenApiTypes.INT, OpenApiParameter.HEADER, response=[429, 503], description="Seconds to wait."
+)
+WWW_AUTHENTICATE = OpenApiParameter(
+    "WWW-Authenticate", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[401], description="`Token`."
+)
+
+# --- Answers --------------------------------------------------------------------------------
+
+
+def error(description: str, serializer=ErrorSerializer) -> OpenApiResponse:
+    return OpenApiResponse(serializer, description=description)
+
+
+BAD_REQUEST_RESPONSE = OpenApiResponse(
+    BAD_REQUEST,
+    description='Invalid fields (`{"field": ["message"]}`) or a body that is not JSON (`parse_error`).',
+)
+NOT_AUTHENTICATED = error("No valid credentials: `not_authenticated` or `authentication_failed`.")
+FORBIDDEN = error("`permission_denied`: the user lacks the permission (or a session post lacks its CSRF token).")
+
+# Answered by the web server (gunicorn) or the gateway before the service sees the request.
+URI_TOO_LONG = OpenApiResponse(description="The request line is longer than the web server takes (4 KiB for gunicorn).")
+
+COMMAND_ERRORS = {
+    400: BAD_REQUEST_RESPONSE,
+    401: NOT_AUTHENTICATED,
+    403: error(
+        "`permission_denied`: the user lacks `products.issue_product_commands` (or a session post lacks its CSRF token)."
+    ),
+    404: error("`product_not_found`."),
+    409: error(
+        "Refused by the product's rules or its version: " + ", ".join(f"`{code}`" for code in CONFLICT_CODES) + ".",
+        ConflictSerializer,
+    ),
+    412: error("`version_conflict`: `If-Match` does not match the product's version.", PreconditionFailedSerializer),
+    413: error("`request_too_large`: the body is larger than the limit (256 KiB by default)."),
+    414: URI_TOO_LONG,
+    415: error("`unsupported_media_type`: the body is not JSON (nor a form)."),
+    422: error(f"`{IdempotencyKeyReused.code}`: the `Idempotency-Key` was used for another request."),
+    429: error("`throttled`: too many commands; retry after `Retry-After` seconds."),
+    503: error("`unavailable`: the database cannot be reached (or the product is too contended); retry after `Retry-After`."),
+}
+COMMAND_HEADERS = [IDEMPOTENCY_KEY, IF_MATCH, etag(200, 202), IDEMPOTENT_REPLAYED, RETRY_AFTER, WWW_AUTHENTICATE]
+
+
+def command_schema(operation_id: str, summary: str, example: dict, *, registers: bool = False, **extra):
+    """The schema of one command's POST: its body (the view's serializer), headers and every answer.
+
+    The description is the view's docstring unless `extra` gives one.
+    """
+    changed = "the product registered" if registers else "the events stored"
+    responses = {
+        202: OpenApiResponse(CommandResultSerializer, description=f"Accepted: {changed}."),
+        **({} if registers else {200: OpenApiResponse(CommandResultSerializer, description="Nothing to change: no event.")}),
+        **{code: answer for code, answer in COMMAND_ERRORS.items() if not (registers and code == 404)},
+    }
+    return extend_schema(
+        operation_id=operation_id,
+        summary=summary,
+        tags=["Commands"],
+        parameters=[*([LOCATION] if registers else [PRODUCT_ID]), *COMMAND_HEADERS],
+        responses=responses,
+        examples=[OpenApiExample(operation_id, summary=summary, value=example, request_only=True)],
+        **extra,
+    )
