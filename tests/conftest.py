@@ -5,7 +5,6 @@ flush-based isolation cannot work, and concurrency needs real commits anyway). T
 by using fresh ids and by comparing counts before and after, never totals.
 """
 
-import subprocess
 import uuid
 
 import psycopg

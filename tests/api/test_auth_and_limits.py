@@ -46,19 +46,6 @@ def client_for(user) -> APIClient:
     return client
 
 
-@pytest.fixture
-def client(api):
-    api.raise_request_exception = False
-    return api
-
-
-@pytest.fixture
-def product(client):
-    response = post_json(client, PRODUCTS, register_body())
-    assert response.status_code == 202, response.content
-    return uuid.UUID(response.json()["product_id"])
-
-
 def all_command_requests(product_id):
     """(path, body) for each of the six commands, valid for an existing product."""
     yield PRODUCTS, register_body()

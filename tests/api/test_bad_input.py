@@ -31,21 +31,6 @@ from .helpers import (
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def client(api):
-    """The authorized client of conftest, answering a 500 as a response instead of raising."""
-    api.raise_request_exception = False
-    return api
-
-
-@pytest.fixture
-def product(client):
-    """An active product with a stock of 10; its id."""
-    response = post_json(client, PRODUCTS, register_body())
-    assert response.status_code == 202, response.content
-    return uuid.UUID(response.json()["product_id"])
-
-
 def register_raw(client, body, content_type=JSON):
     with stores_nothing():
         return post_raw(client, PRODUCTS, body, content_type)

@@ -4,7 +4,6 @@ import time
 import uuid
 
 import psycopg
-import pytest
 from django.db import connection
 
 import products.eventstore

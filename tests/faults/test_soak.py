@@ -4,7 +4,6 @@ import os
 import random
 import threading
 import time
-import uuid
 
 from tests.faults.conftest import command_client, converge, register_body, service_stack
 from tests.support import oracle

@@ -9,6 +9,7 @@ from uuid import UUID
 
 import pytest
 
+from products.domain.commands import RegisterProduct
 from products.domain.errors import InvalidCommand
 from products.domain.events import ProductRegistered
 from products.domain.product import fold
@@ -28,6 +29,19 @@ def registered(**overrides) -> ProductRegistered:
         initial_stock=5,
     )
     return ProductRegistered(**{**fields, **overrides})
+
+
+def register(**overrides) -> RegisterProduct:
+    """A RegisterProduct command for PRODUCT_ID, with fields replaced."""
+    fields = dict(
+        product_id=PRODUCT_ID,
+        sku="WIDGET-1",
+        name="Widget",
+        category="Gadgets",
+        price=Decimal("10.00"),
+        currency="EUR",
+    )
+    return RegisterProduct(**{**fields, **overrides})
 
 
 def given(*events):

@@ -11,7 +11,6 @@ from products.domain.commands import (
     ChangePrice,
     DiscontinueProduct,
     ReceiveStock,
-    RegisterProduct,
     ShipStock,
     UpdateProductDetails,
 )
@@ -25,25 +24,12 @@ from products.domain.events import (
     ProductDetailsUpdated,
     ProductDiscontinued,
     ProductPriceChanged,
-    ProductRegistered,
     StockReceived,
     StockShipped,
 )
 from products.domain.product import decide
 
-from .builders import PRODUCT_ID, given, registered
-
-
-def register(**overrides) -> RegisterProduct:
-    fields = dict(
-        product_id=PRODUCT_ID,
-        sku="WIDGET-1",
-        name="Widget",
-        category="Gadgets",
-        price=Decimal("10.00"),
-        currency="EUR",
-    )
-    return RegisterProduct(**{**fields, **overrides})
+from .builders import PRODUCT_ID, given, register, registered
 
 
 # --- Registering ------------------------------------------------------------------------------

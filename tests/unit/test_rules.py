@@ -12,25 +12,12 @@ from products.domain.commands import (
     ChangePrice,
     DiscontinueProduct,
     ReceiveStock,
-    RegisterProduct,
     ShipStock,
     UpdateProductDetails,
 )
 from products.domain.product import decide
 
-from .builders import PRODUCT_ID, given, refused, registered
-
-
-def register(**overrides) -> RegisterProduct:
-    fields = dict(
-        product_id=PRODUCT_ID,
-        sku="WIDGET-1",
-        name="Widget",
-        category="Gadgets",
-        price=Decimal("10.00"),
-        currency="EUR",
-    )
-    return RegisterProduct(**{**fields, **overrides})
+from .builders import PRODUCT_ID, given, refused, register, registered
 
 
 def registration(**overrides):
