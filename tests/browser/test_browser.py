@@ -1,0 +1,104 @@
+"""In a real browser: register a product through the browsable API's form, see it listed, open its event in the admin.
+
+Headless Chromium from Debian's `chromium` package (installed by .ci/run), driven by
+Playwright without downloading a browser of its own. Screenshots go to test-artifacts/.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from tests.support.processes import ARTIFACTS, ROOT, celery_worker, web_server
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+CHROMIUM = shutil.which("chromium")
+FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+# Plain http in the test: cookies must not be https-only, as behind a TLS-less local gateway.
+PLAIN_HTTP = {"DJANGO_SESSION_COOKIE_SECURE": "0", "DJANGO_CSRF_COOKIE_SECURE": "0"}
+
+
+@pytest.fixture(scope="module")
+def collected_static(tmp_path_factory):
+    """The admin's and DRF's static files, collected as the image build does, for WhiteNoise."""
+    var = tmp_path_factory.mktemp("var")
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=ROOT, check=True,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "project.settings", "DJANGO_SECRET_KEY": "x", "CATALOG_VAR_DIR": str(var)},
+    )
+    return str(var)
+
+
+@pytest.fixture
+def superuser(make_user):
+    from django.contrib.auth.hashers import PBKDF2PasswordHasher
+
+    user = make_user(is_staff=True, is_superuser=True)
+    # Hashed the way the server (production settings) checks it; the tests' own hasher is a fast one.
+    user.password = PBKDF2PasswordHasher().encode("pw", uuid.uuid4().hex)
+    user.save(update_fields=["password"])
+    return user
+
+
+@pytest.fixture
+def browser(superuser, collected_static):
+    """Started after the database work above: Playwright's event loop bars Django's ORM in this thread."""
+    if CHROMIUM is None:
+        pytest.skip("needs Debian's chromium package (.ci/run installs it: apt-get install chromium)")
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def test_register_in_the_browsable_api_see_it_listed_and_open_its_event_in_the_admin(
+    superuser, collected_static, browser
+):
+    admin = superuser
+    sku = f"BROWSER-{uuid.uuid4().hex[:8]}"
+    env = {**PLAIN_HTTP, "CATALOG_VAR_DIR": collected_static}
+    with web_server(**env) as base_url, celery_worker("browser", **env):
+        page = browser.new_page()
+        page.goto(f"{base_url}/api-auth/login/?next=/api/products/")
+        page.fill("input[name=username]", admin.username)
+        page.fill("input[name=password]", "pw")
+        page.click("[type=submit]")
+        page.wait_for_load_state()
+        page.screenshot(path=str(ARTIFACTS / "browser-0-after-login.png"), full_page=True)
+        page.wait_for_url(f"{base_url}/api/products/")
+        page.screenshot(path=str(ARTIFACTS / "browser-1-products.png"), full_page=True)
+
+        form = page.locator("#post-object-form form")
+        form.locator("input[name=sku]").fill(sku)
+        form.locator("input[name=name]").fill("Browser kettle")
+        form.locator("input[name=category]").fill("Kitchen")
+        form.locator("input[name=price]").fill("24.90")
+        form.locator("input[name=currency]").fill("EUR")
+        form.locator("button:has-text('POST')").click()
+        page.wait_for_load_state()
+        page.screenshot(path=str(ARTIFACTS / "browser-2-registered.png"), full_page=True)
+        answer = page.locator(".response-info").inner_text()
+        assert "202 Accepted" in answer, answer
+        product_id = answer.split('"product_id": "')[1].split('"')[0]
+        position = answer.split('"position": "')[1].split('"')[0]
+
+        page.goto(f"{base_url}/api/products/?search={sku}&min_position={position}")
+        page.screenshot(path=str(ARTIFACTS / "browser-3-listed.png"), full_page=True)
+        listed = page.locator(".response-info").inner_text()
+        assert sku in listed and "Browser kettle" in listed, listed
+
+        page.goto(f"{base_url}/admin/products/storedevent/?q={product_id}")
+        page.locator("#result_list tbody a").first.click()
+        page.wait_for_load_state()
+        page.screenshot(path=str(ARTIFACTS / "browser-4-event-in-admin.png"), full_page=True)
+        event_page = page.content()
+        assert "ProductRegistered" in event_page and sku in event_page
