@@ -7,7 +7,7 @@ PORT ?= 8000
 # The embedded default is for development, so the zero-setup run turns DEBUG on.
 DEV_ENV := DJANGO_DEBUG=$${DJANGO_DEBUG:-1}
 
-.PHONY: install run user test test-fast test-faults clean
+.PHONY: install run user test test-fast test-faults bench clean
 
 install: $(VENV)/.installed
 
@@ -36,6 +36,12 @@ test-fast: install
 
 test-faults: install
 	$(BIN)/pytest -m faults
+
+# The benchmark suite against the machine's PostgreSQL and RabbitMQ: figures into
+# bench/results/latest.json and docs/BENCHMARKS.md (see there). BENCH_ARGS="--quick" for a smoke run.
+bench: install
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var

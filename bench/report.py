@@ -1,0 +1,299 @@
+"""docs/BENCHMARKS.md from the results JSON: `python -m bench.report [RESULTS] [REPORT]`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .common import LATEST, REPORT
+
+TITLES = {
+    "commands_http": "1. Commands over HTTP",
+    "appends": "2. Appends without HTTP",
+    "projections": "3. Projection throughput",
+    "freshness": "4. Freshness",
+    "rebuild": "5. Rebuild",
+    "queries": "6. Queries",
+}
+
+
+def _num(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int) or (isinstance(value, float) and abs(value) >= 1000):
+        return f"{value:,.0f}"
+    return f"{value:,.{digits}f}"
+
+
+def _ratio(value: Any) -> str:
+    return "–" if value is None else f"{value:.2f}x"
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return out
+
+
+def _targets(targets: list[dict]) -> list[str]:
+    rows = []
+    for t in targets:
+        rows.append([t["name"], f"{_num(t['ours'])} {t['unit']}",
+                     "–" if t["baseline"] is None else f"{_num(t['baseline'])} {t['unit']}",
+                     _ratio(t["ratio"]), t["target"], "**met**" if t["met"] else "not met"])
+    return _table(["Measure", "Ours", "Baseline", "Ratio", "Target", "Met"], rows)
+
+
+def _load_note(figures: dict) -> str:
+    load = figures.get("load_before", {})
+    busy = load.get("background_cores")
+    when = figures.get("measured_at", "?")
+    quick = " **(quick run: reduced sizes, not comparable)**" if figures.get("quick") else ""
+    note = f"Measured {when}, {figures.get('wall_seconds', '?')} s{quick}."
+    if busy is not None:
+        note += f" Other processes kept {busy:.2f} cores of the machine busy just before it started."
+    return note
+
+
+def _commands(b: dict) -> list[str]:
+    d = b["detail"]
+    g = b.get("gunicorn", {"workers": 2, "worker_class": "sync"})
+    out = [f"gunicorn `project.wsgi`, {g['workers']} {g['worker_class']} workers serving both sides, one Celery "
+           f"worker projecting; {b['connections']} connections from {b['generator']}, {b['warmup_s']:g} s warm-up "
+           f"then {b['duration_s']:g} s measured per line, best of {b.get('rounds', 1)} round(s).", ""]
+    rows = []
+    for key, label in (("crud_create", "CRUD create (POST /crud/products/)"), ("register", "register (POST /api/products/)"),
+                       ("crud_update", "CRUD update (PATCH /crud/products/{id}/)"),
+                       ("change_price", "change-price (POST /api/products/{id}/change-price/)"),
+                       ("register_no_worker", "register, no Celery worker running")):
+        if key not in d:
+            continue
+        r = d[key]
+        cores = r.get("cores_used", {})
+        rounds = " / ".join(_num(x["per_second"]) for x in r.get("rounds", []))
+        queued = sum((r.get("queued_tasks_after") or {}).values()) if r.get("queued_tasks_after") is not None else None
+        others = (cores.get("foreign_processes") or 0) + (cores.get("other_load") or 0) if cores else None
+        rows.append([label, _num(r["per_second"]), rounds, _num(r["latency"]["p50_ms"], 2),
+                     _num(r["latency"]["p99_ms"], 2), r["error_count"], _num(cores.get("gunicorn"), 2),
+                     _num(cores.get("celery_worker"), 2), _num(cores.get("postgres_bench"), 2),
+                     _num(r["generator_cores"], 2), _num(others, 2), "–" if queued is None else queued])
+    out += _table(["Load", "requests/s", "each round", "p50 ms", "p99 ms", "errors", "gunicorn cores", "worker cores",
+                   "PostgreSQL cores", "generator cores", "other load", "tasks queued after"], rows)
+    return out
+
+
+def _appends(b: dict) -> list[str]:
+    out = [f"Each writer is its own process with its own connection; {b['duration_s']:g} s per line, all "
+           "writers starting together after a warm-up.", ""]
+    rows = []
+    for r in b["rows"]:
+        rows.append([r["writers"], _num(r["eventstore_per_s"]), _num(r["raw_insert_per_s"]), _ratio(r["ratio_vs_raw"]),
+                     _num(r["eventsourcing_per_s"]), _ratio(r["ratio_vs_eventsourcing"]),
+                     _num(r["raw_eventstore_sql_per_s"]), _num(r["eventstore_p99_ms"], 2), _num(r["raw_insert_p99_ms"], 2)])
+    out += _table(["Writers", "event store append/s", "raw INSERT/s", "vs raw", "eventsourcing/s", "vs eventsourcing",
+                   "append's SQL, no Django/s", "append p99 ms", "raw p99 ms"], rows)
+    detail = b.get("detail", {}).get("eventstore", {})
+    cpu = [f"{n} writer(s): {v.get('writer_cpu_us_per_append')} µs" for n, v in detail.items()]
+    raw = b.get("detail", {}).get("raw_insert", {})
+    cpu_raw = [f"{n}: {v.get('writer_cpu_us_per_append')} µs" for n, v in raw.items()]
+    if cpu:
+        out += ["", f"Writer CPU per append (client side): event store {'; '.join(cpu)}; raw INSERT {'; '.join(cpu_raw)}."]
+    return out
+
+
+def _projections(b: dict) -> list[str]:
+    out = [f"{_num(b['events'])} events of {_num(b['products'])} products; each line a fresh process from the start "
+           f"of the log to its end (the relay: for {b['relay_time_budget_s']:g} s).", ""]
+    rows = []
+    for r in b["rows"]:
+        d = b["detail"][r["projection"]]
+        same = d.get("same_rows", {})
+        diffs = sum(v["differences"] for v in same.values()) if same else None
+        rows.append([r["projection"], f"{_num(r['ours_per_s'])}" + ("" if r.get("ours_finished", True) else " (stopped)"),
+                     _num(r["raw_per_s"]), _ratio(r["ratio"]), _num(d["ours"].get("busy_share"), 2),
+                     _num(d["ours"].get("cpu_us_per_event")), _num(d["raw"].get("cpu_us_per_event")),
+                     "–" if diffs is None else diffs])
+    out += _table(["Projection", "ours events/s", "raw events/s", "ratio", "ours: share of wall time on CPU",
+                   "ours CPU µs/event", "raw CPU µs/event", "rows differing"], rows)
+    plan = b.get("read_all_plan")
+    if plan:
+        out += ["", f"The engine's read of 500 events from the middle of the log (`read_all`'s SQL) took "
+                    f"{_num(plan.get('execution_ms'), 1)} ms and scanned {_num(plan.get('rows_scanned'))} rows; "
+                    f"sort keys in its plan: {', '.join(f'`{k}`' for k in plan.get('sort_keys', [])) or 'none'}."]
+    model = b.get("generator_model_vs_projector")
+    if model:
+        out += ["", f"The generator's model of the {_num(model['products'])} final products against the catalog "
+                    f"projector's rows: {model['differences']} differing rows."]
+    return out
+
+
+def _freshness(b: dict) -> list[str]:
+    out = [f"Measured on {b.get('measured_on', 'read_product_catalog (polled directly)')}, polled every "
+           f"{b['poll_interval_ms']:g} ms (figures are at most one poll late, never early).", ""]
+    rows = []
+    for key, label in (("idle", "idle (one command at a time)"), ("steady", "steady")):
+        r = b[key]
+        f, c = r["freshness"], r["command_latency"]
+        if key == "steady":
+            label = f"steady {r['target_rate']:g}/s (achieved {r['achieved_rate']:g}/s)"
+        rows.append([label, r["commands"], _num(f["p50_ms"], 2), _num(f["p90_ms"], 2), _num(f["p99_ms"], 2),
+                     _num(f["max_ms"], 2), r["not_seen"], _num(c["p50_ms"], 2), _num(c["p99_ms"], 2)])
+    out += _table(["Load", "commands", "p50 ms", "p90 ms", "p99 ms", "max ms", "never seen",
+                   "command p50 ms", "command p99 ms"], rows)
+    tasks = b.get("worker_task_durations") or {}
+    if tasks:
+        out += ["", "Celery task run times over the whole benchmark (from the worker's log): " + "; ".join(
+            f"{name} p50 {_num(t['p50_ms'], 1)} ms, p90 {_num(t['p90_ms'], 1)} ms ({t['count']} tasks)"
+            for name, t in tasks.items()) + "."]
+    out += ["", "Reference (from the issue): django-cqrs idle p50 5.6 ms, p99 8.5 ms."]
+    return out
+
+
+def _rebuild(b: dict) -> list[str]:
+    rows = []
+    for r in b["runs"]:
+        per = "; ".join(f"{name} {_num(p['events'])}" + (f" in {p['seconds']:g} s" if p["finished"] else " (stopped)")
+                        for name, p in r["projections"].items())
+        if not r["finished"]:
+            per += "; the read models after it not reached"
+        rows.append([_num(r["events_in_log"]), "yes" if r["finished"] else f"no (limit {r['time_limit_s']:g} s)",
+                     _num(r["seconds"]), _num(r["peak_rss_mb"]), _num(r["events_per_s"]), per])
+    out = _table(["Events in the log", "finished", "seconds", "peak RSS MB", "events applied/s (all read models)",
+                  "per projection"], rows)
+    if b.get("note"):
+        out += ["", b["note"]]
+    return out
+
+
+def _queries(b: dict) -> list[str]:
+    out = [f"{_num(b['products'])} products; {b['connections']} connections, {b['warmup_s']:g} s warm-up then "
+           f"{b['duration_s']:g} s per line, best of {b.get('rounds', 1)} round(s).", ""]
+    rows = []
+    for r in b["rows"]:
+        rows.append([r["query"], _num(r["ours_per_s"]), _num(r["crud_per_s"]), _ratio(r["ratio"]),
+                     _num(r["ours_p99_ms"], 2), _num(r["crud_p99_ms"], 2),
+                     _num(r.get("crud_no_count_per_s")) if "crud_no_count_per_s" in r else "–"])
+    out += _table(["Query", "ours requests/s", "CRUD requests/s", "ratio", "ours p99 ms", "CRUD p99 ms",
+                   "CRUD without COUNT requests/s"], rows)
+    return out
+
+
+SECTIONS = {"commands_http": _commands, "appends": _appends, "projections": _projections, "freshness": _freshness,
+            "rebuild": _rebuild, "queries": _queries}
+
+
+def _code(code: dict) -> str:
+    changed = code.get("uncommitted_changes") or []
+    if not changed:
+        return f"commit {code.get('commit', '?')}"
+    shown = ", ".join(f"`{path}`" for path in changed[:12]) + (" …" if len(changed) > 12 else "")
+    return f"commit {code.get('commit', '?')} plus uncommitted changes to {len(changed)} file(s): {shown}"
+
+
+def render(results: dict) -> str:
+    machine = results.get("machine", {})
+    versions = machine.get("versions", {})
+    last = results.get("last_run", {})
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by `bench/report.py` from `bench/results/latest.json`; do not edit by hand. The service is "
+        "measured side by side with what a user would otherwise run, in the same run on the same machine. "
+        "Timing never goes into the tests.",
+        "",
+        "## How to run",
+        "",
+        "```sh",
+        "make bench                                   # installs .[dev,bench], then python -m bench.run",
+        ".venv/bin/python -m bench.run --only appends queries   # some benchmarks; the others keep their figures",
+        ".venv/bin/python -m bench.run --quick        # reduced sizes, a smoke check (writes bench/results/quick.json)",
+        "```",
+        "",
+        "It needs PostgreSQL on 127.0.0.1:5432 (user `postgres`, trust; or `BENCH_POSTGRES_URL`) and RabbitMQ on "
+        "127.0.0.1:5672 (guest/guest; or `BENCH_RABBITMQ_URL`) with `rabbitmqctl`, as `make test` does. Each "
+        "benchmark makes its own database `bench_<random>` (and vhost) and removes it. HTTP load comes from `wrk` "
+        "when it is installed (`apt-get install -y wrk`), else from a Python generator; the same one serves both "
+        "sides. Logs of the processes it starts go to `var/bench-logs/`.",
+        "",
+        f"Last run: `{last.get('command', 'python -m bench.run')}`, finished {last.get('finished_at', '?')}, "
+        f"{_num(last.get('wall_seconds'))} s in all.",
+        "",
+        "## Machine",
+        "",
+    ]
+    settings = machine.get("postgresql_settings", {})
+    lines += _table(["", ""], [
+        ["code", _code(machine.get("code", {}))],
+        ["cores", machine.get("cores")],
+        ["CPU", machine.get("cpu_model", "")],
+        ["memory", f"{machine.get('memory_gib')} GiB"],
+        ["kernel", machine.get("kernel")],
+        ["Python", versions.get("python")],
+        ["Django / DRF", f"{versions.get('django')} / {versions.get('djangorestframework')}"],
+        ["Celery / kombu", f"{versions.get('celery')} / {versions.get('kombu')}"],
+        ["psycopg", versions.get("psycopg")],
+        ["gunicorn", f"{versions.get('gunicorn')} ({machine.get('gunicorn', {}).get('workers')} "
+                     f"{machine.get('gunicorn', {}).get('worker_class')} workers, both sides)"],
+        ["PostgreSQL", f"{versions.get('postgresql')} ({', '.join(f'{k}={v}' for k, v in sorted(settings.items()))})"],
+        ["RabbitMQ", versions.get("rabbitmq")],
+        ["eventsourcing", versions.get("eventsourcing")],
+        ["load generator", versions.get("wrk")],
+    ])
+    benchmarks = results.get("benchmarks", {})
+    all_targets = []
+    for name, figures in benchmarks.items():
+        for t in figures.get("targets", []):
+            all_targets.append([TITLES.get(name, name), t])
+    met = sum(1 for _, t in all_targets if t["met"])
+    lines += ["", "## Targets", "", f"{met} of {len(all_targets)} targets met.", ""]
+    rows = [[bench, t["name"], f"{_num(t['ours'])} {t['unit']}",
+             "–" if t["baseline"] is None else f"{_num(t['baseline'])} {t['unit']}", _ratio(t["ratio"]), t["target"],
+             "**met**" if t["met"] else "not met"] for bench, t in all_targets]
+    lines += _table(["Benchmark", "Measure", "Ours", "Baseline", "Ratio", "Target", "Met"], rows)
+    for name, figures in benchmarks.items():
+        lines += ["", f"## {TITLES.get(name, name)}", "", _load_note(figures), ""]
+        if "error" in figures:
+            lines += [f"**Failed:** `{figures['error']}`"]
+            continue
+        doc = _module_doc(name)
+        if doc:
+            lines += [doc, ""]
+        lines += _targets(figures.get("targets", [])) + [""]
+        lines += SECTIONS[name](figures)
+    lines += ["", "## Reading the figures", "",
+              "- Every ratio is ours / baseline: above 1 means faster for rates, slower for latencies.",
+              "- `other load` is CPU the machine spent outside the measured processes: other users' processes "
+              "(`foreign_processes` in the JSON) and CPU no process accounts for (`other_load`: the kernel's "
+              "network work for loopback traffic, short-lived processes). On a 2-core machine any of it lowers "
+              "the figures, not always equally for both sides. `load_before` in the JSON is what other users "
+              "kept busy just before each benchmark.",
+              "- Full figures per line (latency percentiles, CPU per process group, errors) are in "
+              "`bench/results/latest.json`.", ""]
+    return "\n".join(lines)
+
+
+def _module_doc(name: str) -> str:
+    import importlib
+
+    try:
+        doc = importlib.import_module(f"bench.{name}").__doc__ or ""
+    except Exception:
+        return ""
+    # The module docstring minus its title line: how the benchmark measures.
+    body = doc.strip().split("\n", 1)
+    return body[1].strip() if len(body) > 1 else ""
+
+
+def write_report(results: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(results))
+
+
+if __name__ == "__main__":
+    source = Path(sys.argv[1]) if len(sys.argv) > 1 else LATEST
+    target = Path(sys.argv[2]) if len(sys.argv) > 2 else REPORT
+    write_report(json.loads(source.read_text()), target)
