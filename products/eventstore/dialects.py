@@ -15,11 +15,12 @@ COLUMNS = "position, {tx}, stream_type, stream_id, version, event_id, type, sche
 
 
 class Postgres:
-    columns = COLUMNS.format(tx="tx::text")
+    # Aliased: an output column named `tx` would make ORDER BY tx sort the *text* ("1000" < "999").
+    columns = COLUMNS.format(tx="tx::text AS tx_text")
     row = "(%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb)"
     after_checkpoint = (
         "(tx, position) > (%s::text::xid8, %s) AND tx < pg_snapshot_xmin(pg_current_snapshot())"
-        " ORDER BY tx, position"
+        " ORDER BY event_store.tx, event_store.position"
     )
 
     # Everything stored after the checkpoint, settled or not: what a projection still has to do.

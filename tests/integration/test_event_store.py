@@ -197,3 +197,29 @@ def test_read_all_waits_for_an_open_transaction_instead_of_skipping_it(committed
     # Neither is readable while the earlier transaction is open: the reader lags, it never skips.
     assert [e.type for e in while_open] == []
     assert [e.type for e in after_commit] == ["Slow", "Fast"]
+
+
+def test_postgres_reads_the_log_in_transaction_id_order_not_text_order(committed_db):
+    """Sorting the xid8 as text would put tx 1000 before tx 999 and skip events past a power of ten."""
+    from products.eventstore import dialects
+
+    sql = (
+        f"EXPLAIN (VERBOSE, FORMAT JSON) SELECT {dialects.Postgres.columns} FROM event_store"
+        f" WHERE {dialects.Postgres.after_checkpoint} LIMIT 500"
+    )
+    with connections["default"].cursor() as cursor:
+        cursor.execute(sql, ["0", 0])
+        plan = cursor.fetchone()[0]
+
+    def sort_keys(node):
+        if isinstance(node, dict):
+            yield from node.get("Sort Key", [])
+            for child in node.values():
+                yield from sort_keys(child)
+        elif isinstance(node, list):
+            for child in node:
+                yield from sort_keys(child)
+
+    # The broken query's plan sorted on "((event_store.tx)::text)".
+    keys = list(sort_keys(plan))
+    assert not [key for key in keys if "::text" in key], keys
