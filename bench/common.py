@@ -30,6 +30,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
 LATEST = RESULTS_DIR / "latest.json"
+QUICK = ROOT / "var" / "bench" / "quick.json"
 REPORT = ROOT / "docs" / "BENCHMARKS.md"
 # var/ is ignored by git; each run (each process of bench.run) logs into a folder of its own.
 LOG_ROOT = ROOT / "var" / "bench-logs"
@@ -655,7 +656,7 @@ def machine_info() -> dict[str, Any]:
     except (OSError, subprocess.TimeoutExpired):
         porcelain = ""
     changed = [line[3:] for line in porcelain.splitlines()
-               if line[3:] and not line[3:].startswith(("bench/", "docs/BENCHMARKS.md", "tests/bench/"))]
+               if line[3:] and not line[3:].startswith(("bench/", "docs/BENCHMARKS.md", "tests/bench/", "Makefile"))]
     return {
         # What was measured: the commit, and files of the work tree that differed from it (if any).
         "code": {"commit": commit or "unknown", "uncommitted_changes": changed},

@@ -53,7 +53,10 @@ def _load_note(figures: dict) -> str:
     busy = load.get("background_cores")
     when = figures.get("measured_at", "?")
     quick = " **(quick run: reduced sizes, not comparable)**" if figures.get("quick") else ""
-    note = f"Measured {when}, {figures.get('wall_seconds', '?')} s{quick}."
+    code = figures.get("code") or {}
+    on = f" on commit {code['commit']}" + (" with uncommitted changes" if code.get("uncommitted_changes") else "") \
+        if code.get("commit") else ""
+    note = f"Measured {when}{on}, {figures.get('wall_seconds', '?')} s{quick}."
     if busy is not None:
         note += f" Other processes kept {busy:.2f} cores of the machine busy just before it started."
     return note
@@ -198,6 +201,7 @@ def render(results: dict) -> str:
     machine = results.get("machine", {})
     versions = machine.get("versions", {})
     last = results.get("last_run", {})
+    full = results.get("last_full_run")
     lines = [
         "# Benchmarks",
         "",
@@ -210,7 +214,7 @@ def render(results: dict) -> str:
         "```sh",
         "make bench                                   # installs .[dev,bench], then python -m bench.run",
         ".venv/bin/python -m bench.run --only appends queries   # some benchmarks; the others keep their figures",
-        ".venv/bin/python -m bench.run --quick        # reduced sizes, a smoke check (writes bench/results/quick.json)",
+        ".venv/bin/python -m bench.run --quick        # reduced sizes, a smoke check (writes var/bench/quick.json)",
         "```",
         "",
         "It needs PostgreSQL on 127.0.0.1:5432 (user `postgres`, trust; or `BENCH_POSTGRES_URL`) and RabbitMQ on "
@@ -220,7 +224,10 @@ def render(results: dict) -> str:
         "sides. Logs of the processes it starts go to `var/bench-logs/`.",
         "",
         f"Last run: `{last.get('command', 'python -m bench.run')}`, finished {last.get('finished_at', '?')}, "
-        f"{_num(last.get('wall_seconds'))} s in all.",
+        f"{_num(last.get('wall_seconds'))} s in all."
+        + (f" The last run of the whole suite took {_num(full.get('wall_seconds'))} s "
+           f"({full.get('wall_seconds', 0) / 60:.1f} minutes), finished {full.get('finished_at', '?')}."
+           if full else ""),
         "",
         "## Machine",
         "",

@@ -2,7 +2,7 @@
 
 A full run measures every benchmark on this machine, merges the figures into
 bench/results/latest.json and writes docs/BENCHMARKS.md from it. `--quick` runs reduced sizes
-as a smoke check and writes bench/results/quick.json instead (never the committed figures).
+as a smoke check and writes var/bench/quick.json instead (never the committed figures).
 `--only` runs some benchmarks and keeps the others' last figures in the results file.
 """
 
@@ -18,7 +18,7 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .common import LATEST, LOG_DIR, REPORT, RESULTS_DIR, Run, load_results, log, machine_info, wait_for_quiet, write_results
+from .common import LATEST, LOG_DIR, QUICK, REPORT, Run, load_results, log, machine_info, wait_for_quiet, write_results
 
 # In the order they run (and appear in the report).
 BENCHMARKS = ["commands_http", "appends", "projections", "freshness", "rebuild", "queries"]
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"run only these benchmarks ({', '.join(BENCHMARKS)})")
     parser.add_argument("--quick", action="store_true", help="reduced sizes and durations: a smoke check")
     parser.add_argument("--output", type=Path, help="results JSON (default: bench/results/latest.json, "
-                                                     "or bench/results/quick.json with --quick)")
+                                                     "or var/bench/quick.json with --quick)")
     parser.add_argument("--report", type=Path, help="Markdown report to write (default: docs/BENCHMARKS.md "
                                                      "for a full run, none with --quick)")
     parser.add_argument("--no-report", action="store_true", help="write no Markdown report")
@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
                              "(default 10; the load found is recorded either way)")
     options = parser.parse_args(argv)
 
-    output = options.output or (RESULTS_DIR / "quick.json" if options.quick else LATEST)
+    # Quick figures are a smoke check, never committed: they go under var/ (ignored by git).
+    output = options.output or (QUICK if options.quick else LATEST)
     report = None if options.no_report else (options.report or (None if options.quick else REPORT))
     names = options.only or BENCHMARKS
     command = "python -m bench.run" + (" " + " ".join(map(shlex.quote, argv if argv is not None else sys.argv[1:]))
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             figures["measured_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
             figures["quick"] = options.quick
             figures["load_before"] = quiet
+            figures["code"] = results["machine"].get("code")  # what this benchmark measured
             results["benchmarks"][name] = figures
             write_results(output, results)  # after each benchmark: a later failure keeps these
             log(f"{name} took {figures['wall_seconds']:.0f} s")
@@ -78,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "wall_seconds": round(time.monotonic() - started, 1),
     }
+    if names == BENCHMARKS and not options.quick:
+        results["last_full_run"] = results["last_run"]  # how long the whole suite takes
     # The benchmarks run in the order above whatever order --only named them.
     results["benchmarks"] = {name: results["benchmarks"][name] for name in BENCHMARKS if name in results["benchmarks"]}
     write_results(output, results)
