@@ -91,7 +91,13 @@ def to_data(event: Event) -> dict[str, Any]:
 def from_data(name: str, data: dict[str, Any]) -> Event:
     cls = EVENT_TYPES[name]
     kwargs = {
-        field.name: Decimal(data[field.name]) if field.name in _DECIMAL_FIELDS else data[field.name]
-        for field in dataclasses.fields(cls)
+        field: Decimal(data[field]) if is_decimal else data[field]
+        for field, is_decimal in _FIELDS[cls]
     }
     return cls(**kwargs)
+
+
+# Each type's field names, and which are decimals: worked out once, as projections decode every event.
+_FIELDS = {
+    cls: [(field.name, field.name in _DECIMAL_FIELDS) for field in dataclasses.fields(cls)] for cls in EVENT_TYPES.values()
+}

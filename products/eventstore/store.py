@@ -13,6 +13,7 @@ from django.db.models.expressions import RawSQL
 from django.utils.dateparse import parse_datetime
 
 from . import dialects
+from .pgcursor import binary_cursor
 from .records import Checkpoint, EventsAlreadyStored, NewEvent, RecordedEvent, StreamVersionConflict
 
 
@@ -95,11 +96,12 @@ def read_all(after: Checkpoint = Checkpoint.START, limit: int = 500, using: str 
     """Up to `limit` events after `after`, in log order; a late-committing event is never passed over."""
     connection = connections[using]
     dialect = dialects.for_vendor(connection.vendor)
-    return _select(
-        using,
-        f"SELECT {dialect.columns} FROM event_store WHERE {dialect.after_checkpoint} LIMIT %s",
-        [*dialect.checkpoint_params(after.tx, after.position), limit],
-    )
+    sql = f"SELECT {dialect.columns} FROM event_store WHERE {dialect.after_checkpoint} LIMIT %s"
+    params = [*dialect.checkpoint_params(after.tx, after.position), limit]
+    if connection.vendor != "postgresql":
+        return _select(using, sql, params)
+    with binary_cursor(connection) as cursor:  # the projections' bulk read: see pgcursor
+        return [_recorded(row) for row in cursor.execute(sql, params).fetchall()]
 
 
 def count_after(after: Checkpoint, using: str = DEFAULT_DB_ALIAS) -> int:

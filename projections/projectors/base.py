@@ -14,6 +14,8 @@ from django.db import connections
 from products.domain import events as domain_events
 from products.eventstore import RecordedEvent
 
+from .rows import RowTable
+
 
 class Projector(Protocol):
     name: str
@@ -83,26 +85,23 @@ class StreamRowProjector(TableProjector):
 
     row_model: ClassVar[Any]
 
+    def __init__(self) -> None:
+        self.row_table = RowTable(self.row_model)
+        self.key_attname = self.row_table.key.attname
+
     def begin(self, events, using):
-        ids = {event.stream_id for event in events}
-        self.rows = {row.pk: row for row in self.row_model.objects.using(using).filter(pk__in=ids)}
+        self.rows = self.row_table.load(using, {event.stream_id for event in events})
         self.changed: set = set()
 
     def flush(self, using):
-        if self.changed:
-            fields = [f.name for f in self.row_model._meta.fields if not f.primary_key]
-            self.row_model.objects.using(using).bulk_create(
-                [self.rows[key] for key in self.changed],
-                update_conflicts=True,
-                unique_fields=[self.row_model._meta.pk.name],
-                update_fields=fields,
-            )
+        self.row_table.upsert(using, [self.rows[key] for key in self.changed])
 
     def new_row(self, meta: RecordedEvent, **fields: Any) -> Any | None:
         """The stream's first row, or None if this event was applied before."""
         if meta.stream_id in self.rows:
             return None
-        row = self.rows[meta.stream_id] = self.row_model(pk=meta.stream_id, version=meta.version, **fields)
+        fields[self.key_attname] = meta.stream_id
+        row = self.rows[meta.stream_id] = self.row_table.row(version=meta.version, **fields)
         self.changed.add(meta.stream_id)
         return row
 

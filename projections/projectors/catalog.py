@@ -53,7 +53,7 @@ class CatalogProjector(StreamRowProjector):
         if row := self.changed_row(meta):
             row.status = "discontinued"
 
-    def changed_row(self, meta: RecordedEvent) -> CatalogProduct | None:
+    def changed_row(self, meta: RecordedEvent):
         row = self.next_version(meta)
         if row is not None:
             row.updated_at = meta.recorded_at

@@ -78,7 +78,7 @@ class CategorySummaryProjector(StreamRowProjector):
             member.active = False
             self._count(member, +1)
 
-    def _count(self, member: CategoryMember, sign: int) -> None:
+    def _count(self, member, sign: int) -> None:
         """Add (+1) or take away (-1) one product's contribution to its category."""
         delta = self.deltas[member.category]
         if member.active:

@@ -5,6 +5,7 @@ from products.eventstore import RecordedEvent
 
 from ..models import PriceHistoryEntry
 from .base import TableProjector
+from .rows import RowTable
 
 
 class PriceHistoryProjector(TableProjector):
@@ -14,12 +15,15 @@ class PriceHistoryProjector(TableProjector):
     models = (PriceHistoryEntry,)
     handlers = {"ProductRegistered": "registered", "ProductPriceChanged": "price_changed"}
 
+    def __init__(self) -> None:
+        self.entry_table = RowTable(PriceHistoryEntry)
+
     def begin(self, events, using):
-        self.entries: list[PriceHistoryEntry] = []
+        self.entries: list = []
 
     def flush(self, using):
         # (product, version) is unique, so an entry written before is simply not written again.
-        PriceHistoryEntry.objects.using(using).bulk_create(self.entries, ignore_conflicts=True)
+        self.entry_table.insert_new(using, self.entries)
 
     def registered(self, event: e.ProductRegistered, meta: RecordedEvent) -> None:
         self._add(event.price, event.currency, meta)
@@ -29,7 +33,7 @@ class PriceHistoryProjector(TableProjector):
 
     def _add(self, price, currency, meta: RecordedEvent) -> None:
         self.entries.append(
-            PriceHistoryEntry(
+            self.entry_table.row(
                 product_id=meta.stream_id,
                 version=meta.version,
                 price=price,
