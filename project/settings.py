@@ -164,8 +164,16 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = COMMAND_MAX_BODY_BYTES
 COMMAND_THROTTLE_RATE = os.environ.get("COMMAND_THROTTLE_RATE", "100/second")
 # How many times a command that lost a race (no expected_version given) is decided again.
 COMMAND_MAX_ATTEMPTS = 20
-# The task every committed command nudges, by name: the write side never imports the read side.
+# The task every committed command sends each projection (settings.PROJECTORS), on the queue
+# PROJECTION_QUEUE_PREFIX + its name: by name, as the write side never imports the read side.
 CATALOG_NUDGE_TASK = "projections.catch_up"
+PROJECTION_QUEUE_PREFIX = "projection."
+# A projection's queue holds at most one waiting nudge: nudges carry nothing, and one catch-up
+# that starts after a nudge was sent applies everything committed before it. So a newer nudge
+# replaces a waiting one (drop-head) and a burst of commands costs the worker one catch-up,
+# not one per command. Messages being worked on (unacknowledged) do not count. RabbitMQ refuses
+# to declare a queue again with other arguments: see docs/OPERATIONS.md before changing these.
+PROJECTION_QUEUE_ARGUMENTS = {"x-max-length": 1, "x-overflow": "drop-head"}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -213,6 +221,7 @@ SPECTACULAR_SETTINGS = {
 
 # --- Projections ----------------------------------------------------------------------------
 PROJECTION_BATCH_SIZE = int(os.environ.get("PROJECTION_BATCH_SIZE", "500"))
+PROJECTION_REBUILD_BATCH_SIZE = int(os.environ.get("PROJECTION_REBUILD_BATCH_SIZE", "2000"))
 PROJECTION_MAX_ATTEMPTS = int(os.environ.get("PROJECTION_MAX_ATTEMPTS", "8"))
 PROJECTION_RETRY_BASE_SECONDS = float(os.environ.get("PROJECTION_RETRY_BASE_SECONDS", "1"))
 # One task drains for at most this long, then hands over to a fresh task (inside the time limits below).
@@ -266,8 +275,9 @@ else:
     }
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_QUEUES = [
-    Queue("projections", durable=True),  # the nudges commands send, fanned out from here
-    *(Queue(f"projection.{name}", durable=True) for name in PROJECTORS),
+    Queue("projections", durable=True),  # beat's sweep and rebuilds, fanned out from here
+    *(Queue(PROJECTION_QUEUE_PREFIX + name, durable=True, queue_arguments=PROJECTION_QUEUE_ARGUMENTS)
+      for name in PROJECTORS),
 ]
 CELERY_TASK_DEFAULT_QUEUE = "projections"
 CELERY_TASK_ROUTES = {"projections.sweep": {"queue": "projections"}, "projections.rebuild": {"queue": "projections"}}
@@ -284,6 +294,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery closes the database connection around every task unless this is set; it is, so that
+# the task_prerun hook in project/celery.py keeps connections as Django does (CONN_MAX_AGE).
+CELERY_DB_REUSE_MAX = 1_000_000
 CELERY_TASK_DEFAULT_DELIVERY_MODE = "persistent"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -26,8 +26,7 @@ from typing import Callable, Iterator
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
-from django.db.models import F, Q, Value
-from django.db.models.functions import Coalesce
+from django.db.models import F
 from django.utils import timezone
 
 from products import eventstore
@@ -57,62 +56,127 @@ def catch_up(projector: Projector, time_budget: float | None = None, using: str 
             if not owned:
                 result.outcome = "busy"  # the owner drains; see below for why nothing is missed
                 return result
-            _drain(projector, result, deadline, using)
+            checkpoint = _drain(projector, result, deadline, using)
         # A nudge that found the lock taken relied on this runner. Anything it was sent for
         # committed before that, so one look after releasing the lock sees it.
-        if result.outcome != "caught_up" or not _has_unread(projector.name, using):
+        if result.outcome != "caught_up" or not eventstore.read_all(after=checkpoint, limit=1, using=using):
             return result
 
 
-def _drain(projector: Projector, result: CatchUp, deadline: float, using: str) -> None:
+@dataclass
+class _Counted:
+    """The state row as the attempt counter left it, just before a batch."""
+
+    attempts: int
+    status: str
+    suspect_until: int | None
+    checkpoint: Checkpoint
+
+
+def _drain(projector: Projector, result: CatchUp, deadline: float, using: str) -> Checkpoint:
+    """Apply batches until caught up, blocked or out of time; returns the checkpoint reached.
+
+    While this runner holds the lock nobody else moves the checkpoint (reset and skip take the
+    lock too), so the state row is read once and then known from each batch's own updates:
+    a batch costs the log read, the attempt count and one transaction.
+    """
+    state = _state(projector.name, using)
+    checkpoint, status, suspect_until = _checkpoint(state), state.status, state.suspect_until
+    next_retry_at = state.next_retry_at
     while True:
         if time.monotonic() > deadline:
             result.outcome = "out_of_time"
-            return
-        state = _state(projector.name, using)
-        if state.status not in ACTIVE or (state.next_retry_at and state.next_retry_at > timezone.now()):
+            return checkpoint
+        if status not in ACTIVE or (next_retry_at and next_retry_at > timezone.now()):
             result.outcome = "blocked"  # stalled, or waiting for its next retry
-            return
+            return checkpoint
         # A runner died inside the last batch: go one event at a time through it, so the event
         # that kills is found and each death is counted against that event alone.
-        suspect = state.suspect_until is not None
+        suspect = suspect_until is not None
         limit = 1 if suspect else settings.PROJECTION_BATCH_SIZE
-        batch = eventstore.read_all(after=_checkpoint(state), limit=limit, using=using)
+        batch = eventstore.read_all(after=checkpoint, limit=limit, using=using)
         if not batch:
-            _finish_rebuilding(projector.name, using)
+            if status == ProjectionState.REBUILDING:
+                _finish_rebuilding(projector.name, using)
             result.outcome = "caught_up"
-            return
-        attempts = _count_attempt(projector.name, batch[-1].position, using)
-        if attempts is None:
+            return checkpoint
+        counted = _count_attempt(projector.name, batch[-1].position, using)
+        if counted is None:
             result.outcome = "blocked"
-            return
-        if attempts > settings.PROJECTION_MAX_ATTEMPTS:
+            return checkpoint
+        if counted.checkpoint != checkpoint:  # moved by another runner (SQLite has no runner lock)
+            state = _state(projector.name, using)
+            checkpoint, status, suspect_until = _checkpoint(state), state.status, state.suspect_until
+            continue
+        if counted.attempts > settings.PROJECTION_MAX_ATTEMPTS:
             _stall(projector.name, batch[0] if suspect else None, using)
             result.outcome = "blocked"
-            return
+            return checkpoint
         started = time.monotonic()
         try:
-            with transaction.atomic(using=using):
-                if _checkpoint(_state(projector.name, using)) != _checkpoint(state):
-                    continue  # another runner moved it (SQLite has no runner lock): read again
-                applied, failure = _apply(projector, batch, using)
-                _advance(projector.name, applied, using, failure=failure, suspect=suspect, attempts=attempts)
+            applied, failure = _apply_batch(projector, batch, counted, suspect, using)
+        except _Moved:
+            state = _state(projector.name, using)
+            checkpoint, status, suspect_until = _checkpoint(state), state.status, state.suspect_until
+            continue
         except Exception as error:  # the batch transaction itself failed: nothing was applied
-            _record_failure(projector.name, attempts, error, batch[0] if len(batch) == 1 else None, using)
+            _record_failure(projector.name, counted.attempts, error, batch[0] if len(batch) == 1 else None, using)
             result.outcome = "failed"
-            return
+            return checkpoint
         result.applied += len(applied)
         if applied:  # one log line per batch, naming the commands' correlation ids, and its metrics
+            checkpoint = applied[-1].checkpoint
             seconds = time.monotonic() - started
             metrics.observe_batch(projector.name, applied, seconds)
             log.info("Applied %s event(s) to %s", len(applied), projector.name, extra=metrics.batch_log_fields(projector.name, applied, seconds))
         if failure is not None:
             result.outcome = "failed"
-            return
+            return checkpoint
+        status = ProjectionState.REBUILDING if counted.status == ProjectionState.REBUILDING else ProjectionState.RUNNING
+        still_suspect = suspect and not any(e.position == counted.suspect_until for e in applied)
+        suspect_until = counted.suspect_until if still_suspect else None
+        next_retry_at = None
         if len(batch) < limit:
-            _finish_rebuilding(projector.name, using)
+            if status == ProjectionState.REBUILDING:
+                _finish_rebuilding(projector.name, using)
             result.outcome = "caught_up"
-            return
+            return checkpoint
+
+
+class _Moved(Exception):
+    """The checkpoint was moved under this runner (possible on SQLite only): read it again."""
+
+
+def _apply_batch(projector: Projector, batch: list[RecordedEvent], counted: _Counted, suspect: bool,
+                 using: str) -> tuple[list, ProjectionFailed | None]:
+    """Apply the batch and advance the checkpoint in one transaction; returns (applied, failure).
+
+    The usual case goes straight through. If anything in it fails, that transaction is rolled
+    back whole and the batch is gone through again with a savepoint per try (`_apply`), so the
+    failing event is found and the events before it are kept.
+    """
+    try:
+        with transaction.atomic(using=using):
+            _check_not_moved(projector.name, counted, using)
+            projector.apply(batch, using)
+            _advance(projector.name, batch, counted, using, suspect=suspect)
+        return batch, None
+    except _Moved:
+        raise
+    except Exception:
+        pass
+    with transaction.atomic(using=using):
+        _check_not_moved(projector.name, counted, using)
+        applied, failure = _apply(projector, batch, using)
+        _advance(projector.name, applied, counted, using, failure=failure, suspect=suspect)
+    return applied, failure
+
+
+def _check_not_moved(name: str, counted: _Counted, using: str) -> None:
+    # On PostgreSQL the runner lock already guarantees it. SQLite has no such lock, but this
+    # transaction holds its single write lock, so re-reading the checkpoint here settles it.
+    if connections[using].vendor != "postgresql" and _checkpoint(_state(name, using)) != counted.checkpoint:
+        raise _Moved
 
 
 def _apply(projector: Projector, batch: list[RecordedEvent], using: str) -> tuple[list, ProjectionFailed | None]:
@@ -175,16 +239,19 @@ def rebuild(
         if not owned:
             raise TimeoutError(f"{projector.name} is being run by someone else; try again.")
         applied, checkpoint = 0, Checkpoint.START
+        # Larger batches than catch-up's: nobody waits on a rebuild's single batch, and memory
+        # stays bounded by the batch all the same.
+        size = settings.PROJECTION_REBUILD_BATCH_SIZE
         while True:
             with transaction.atomic(using=using):
-                batch = eventstore.read_all(after=checkpoint, limit=settings.PROJECTION_BATCH_SIZE, using=using)
+                batch = eventstore.read_all(after=checkpoint, limit=size, using=using)
                 if batch:
                     projector.apply(batch, using)
                     checkpoint = batch[-1].checkpoint
-                _advance(projector.name, batch, using)
+                _advance(projector.name, batch, _Counted(0, ProjectionState.REBUILDING, None, checkpoint), using)
             applied += len(batch)
             progress(applied)
-            if len(batch) < settings.PROJECTION_BATCH_SIZE:
+            if len(batch) < size:
                 break
         _finish_rebuilding(projector.name, using)
         return applied
@@ -215,50 +282,50 @@ def _state(name: str, using: str) -> ProjectionState:
     return ProjectionState.objects.using(using).get_or_create(name=name)[0]
 
 
-def _has_unread(name: str, using: str) -> bool:
-    return bool(eventstore.read_all(after=_checkpoint(_state(name, using)), limit=1, using=using))
-
-
-def _count_attempt(name: str, batch_end: int, using: str) -> int | None:
+def _count_attempt(name: str, batch_end: int, using: str) -> _Counted | None:
     """Bump the attempt counter and mark the batch in flight, committed before the batch runs.
 
     None if the projection may not run now. Being committed first is what makes a worker that
-    is killed mid-batch still count.
+    is killed mid-batch still count. One statement, in autocommit.
     """
-    with transaction.atomic(using=using):
-        bumped = (
-            ProjectionState.objects.using(using)
-            .filter(name=name, status__in=ACTIVE)
-            .filter(Q(next_retry_at__isnull=True) | Q(next_retry_at__lte=timezone.now()))
-            .update(attempts=F("attempts") + 1, suspect_until=Coalesce("suspect_until", Value(batch_end)))
+    table = ProjectionState._meta.db_table
+    connection = connections[using]
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET attempts = attempts + 1, suspect_until = COALESCE(suspect_until, %s)"
+            f" WHERE name = %s AND status IN (%s, %s, %s) AND (next_retry_at IS NULL OR next_retry_at <= %s)"
+            f" RETURNING attempts, status, suspect_until, last_tx, last_position",
+            [batch_end, name, *ACTIVE, now],
         )
-        if not bumped:
-            return None
-        return ProjectionState.objects.using(using).values_list("attempts", flat=True).get(name=name)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    attempts, status, suspect_until, last_tx, last_position = row
+    return _Counted(attempts, status, suspect_until, Checkpoint(last_tx, last_position))
 
 
 def _advance(
     name: str,
     applied: list[RecordedEvent],
+    counted: _Counted,
     using: str,
     failure: ProjectionFailed | None = None,
     suspect: bool = False,
-    attempts: int = 0,
 ) -> None:
     """Move the checkpoint past `applied`, in the batch's transaction, and settle the attempts."""
     changes: dict = dict(updated_at=timezone.now())
     if applied:
         last = applied[-1]
         changes.update(last_tx=last.tx, last_position=last.position, events_applied=F("events_applied") + len(applied))
-    state = ProjectionState.objects.using(using).get(name=name)
     if failure is not None:
-        changes.update(_failure_changes(attempts, failure.cause, failure.event), suspect_until=None)
-    elif suspect and not any(e.position == state.suspect_until for e in applied):
+        changes.update(_failure_changes(counted.attempts, failure.cause, failure.event), suspect_until=None)
+    elif suspect and not any(e.position == counted.suspect_until for e in applied):
         # A healthy event inside the range where a runner died: this attempt does not count.
-        changes.update(attempts=attempts - 1)
+        changes.update(attempts=counted.attempts - 1)
     else:
         changes.update(attempts=0, suspect_until=None, next_retry_at=None, last_error="", failed_position=None)
-        if state.status != ProjectionState.REBUILDING:  # that ends only when the log is replayed
+        if counted.status != ProjectionState.REBUILDING:  # that ends only when the log is replayed
             changes["status"] = ProjectionState.RUNNING
     ProjectionState.objects.using(using).filter(name=name).update(**changes)
 
