@@ -7,12 +7,13 @@ Lost, repeated or reordered messages can only delay a read model: the engine rea
 """
 
 from celery import shared_task
+from kombu import Queue
+
+from products.nudge import projection_queue
 
 from project import logformat
 
 from . import engine, metrics, projectors
-
-QUEUE_PREFIX = "projection."
 
 # Worker log lines name the task, its projection and the ids of the request that nudged it
 # (carried in the message headers, passed on to the fan-out's tasks); WORKER_METRICS_PORT
@@ -21,13 +22,13 @@ logformat.connect_celery_signals()
 metrics.connect_worker_signals()
 
 
-def queue_for(name: str) -> str:
-    return QUEUE_PREFIX + name
+def queue_for(name: str) -> Queue:
+    return projection_queue(name)
 
 
 @shared_task(name="projections.catch_up", ignore_result=True)
 def catch_up(name: str | None = None) -> dict | None:
-    """Without a name (the nudge a command sends): ask every projection to catch up."""
+    """Catch one projection up (the nudge a command sends each); without a name, all of them."""
     if name is None:
         fan_out()
         return None

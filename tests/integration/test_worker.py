@@ -9,6 +9,7 @@ from celery import current_app
 from django.db import transaction
 
 from products import eventstore
+from products.nudge import projection_queue
 from products.eventstore import Checkpoint
 from projections import engine, projectors
 from projections.models import ProjectionState
@@ -70,7 +71,7 @@ def test_duplicate_nudges_to_two_workers_apply_each_event_once_with_one_runner_a
 
         def nudge_twice(step):
             for name in names:
-                current_app.send_task("projections.catch_up", args=[name], queue=f"projection.{name}")
+                current_app.send_task("projections.catch_up", args=[name], queue=projection_queue(name))
 
         random_history(commands=50, products=5, seed=31, after_each=nudge_twice)  # 100 nudges
         wait_until(lambda: caught_up(*names), timeout=120, interval=0.2, what="the projections to catch up")
@@ -135,7 +136,7 @@ def test_an_event_that_kills_its_worker_stalls_that_projection_only(killer, rabb
         killing = outcomes[2].events[0]
 
         def stalled():
-            current_app.send_task("projections.catch_up", args=["killer"], queue="projection.killer")
+            current_app.send_task("projections.catch_up", args=["killer"], queue=projection_queue("killer"))
             state = ProjectionState.objects.filter(name="killer").first()
             return state and state.status == ProjectionState.STALLED and state
 
