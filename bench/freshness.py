@@ -180,17 +180,18 @@ def _steady(service, token: str, poller: Poller, ids: list[str], rate: float, du
 
 
 def _task_times(log_path) -> dict[str, Any]:
-    """From the worker's log: how long its tasks ran (the nudge's fan-out, each projection's catch-up)."""
+    """From the worker's log: how long its tasks ran (a command's nudge: every projection in turn;
+    a projection's own catch-up: a sweep's or a continuation)."""
     import re
 
     durations: dict[str, list[float]] = {}
-    pattern = re.compile(r"succeeded in ([0-9.]+)s: (None|\{'projection': '(\w+)')")
+    pattern = re.compile(r"succeeded in ([0-9.]+)s: (\[|\{'projection': '(\w+)')")
     try:
         text = log_path.read_text(errors="replace")
     except OSError:
         return {}
     for seconds, result, name in pattern.findall(text):
-        durations.setdefault(name or "nudge fan-out", []).append(float(seconds))
+        durations.setdefault(name or "nudge (every projection)", []).append(float(seconds))
     return {name: summarize_ms(values) for name, values in sorted(durations.items())}
 
 

@@ -5,10 +5,10 @@ beat sweep; it never loses an event. Publishing therefore runs on one background
 process: a request only sets a flag, and a burst of commands while a publish is in flight
 becomes one more publish, not one per command.
 
-A nudge is one catch-up task per projection, each sent straight to that projection's queue
-(the names come from settings.PROJECTORS: the write side never imports the read side). Sending
-one task that a worker then fans out would cost every command a second hop through the broker
-and a task of its own, before any read model starts.
+A nudge is one task, projections.catch_up without a name, on its own queue: the worker that
+takes it catches every projection up in turn, the product catalog first. (A fan-out to a task
+per projection cost every command a second hop through the broker and five tasks; a publish
+per projection from here cost the command side four confirmed publishes.)
 
 The nudge carries the request id and correlation id of the command that asked for it as Celery
 message headers, so the worker's log lines name them. A nudge that coalesced several commands
@@ -49,15 +49,18 @@ def nudge_projections() -> None:
 def publish_nudge(headers: dict[str, str] | None = None) -> None:
     """Publish the nudge now. Bounded in time by the broker settings; raises if it fails."""
     headers = propagated_headers() if headers is None else headers
-    for name in settings.PROJECTORS:  # in settings order: the product catalog first
-        current_app.send_task(settings.CATALOG_NUDGE_TASK, args=[name], queue=projection_queue(name),
-                              retry=False, headers=headers)
+    current_app.send_task(settings.CATALOG_NUDGE_TASK, queue=capped_queue(settings.NUDGE_QUEUE), retry=False,
+                          headers=headers)
 
 
 def projection_queue(name: str) -> Queue:
-    """A projection's queue, declared as the worker declares it (RabbitMQ refuses a mismatch)."""
-    return Queue(settings.PROJECTION_QUEUE_PREFIX + name, durable=True,
-                 queue_arguments=settings.PROJECTION_QUEUE_ARGUMENTS)
+    """A projection's own queue (sweeps, long catch-ups, a deployment's dedicated workers)."""
+    return capped_queue(settings.PROJECTION_QUEUE_PREFIX + name)
+
+
+def capped_queue(name: str) -> Queue:
+    """A queue of content-free nudges, declared as the worker declares it (RabbitMQ refuses a mismatch)."""
+    return Queue(name, durable=True, queue_arguments=settings.PROJECTION_QUEUE_ARGUMENTS)
 
 
 def _ensure_publisher_thread() -> None:

@@ -164,15 +164,16 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = COMMAND_MAX_BODY_BYTES
 COMMAND_THROTTLE_RATE = os.environ.get("COMMAND_THROTTLE_RATE", "100/second")
 # How many times a command that lost a race (no expected_version given) is decided again.
 COMMAND_MAX_ATTEMPTS = 20
-# The task every committed command sends each projection (settings.PROJECTORS), on the queue
-# PROJECTION_QUEUE_PREFIX + its name: by name, as the write side never imports the read side.
+# The task every committed command sends, by name (the write side never imports the read side),
+# to NUDGE_QUEUE; each projection also has a queue of its own, PROJECTION_QUEUE_PREFIX + name.
 CATALOG_NUDGE_TASK = "projections.catch_up"
+NUDGE_QUEUE = "projections.nudge"
 PROJECTION_QUEUE_PREFIX = "projection."
-# A projection's queue holds at most one waiting nudge: nudges carry nothing, and one catch-up
-# that starts after a nudge was sent applies everything committed before it. So a newer nudge
-# replaces a waiting one (drop-head) and a burst of commands costs the worker one catch-up,
-# not one per command. Messages being worked on (unacknowledged) do not count. RabbitMQ refuses
-# to declare a queue again with other arguments: see docs/OPERATIONS.md before changing these.
+# The nudge queue and each projection's queue hold at most one waiting message: nudges carry
+# nothing, and one catch-up that starts after a nudge was sent applies everything committed
+# before it. So a newer nudge replaces a waiting one (drop-head) and a burst of commands costs
+# the worker one catch-up, not one per command. Messages being worked on (unacknowledged) do not
+# count. RabbitMQ refuses to declare a queue again with other arguments: see docs/OPERATIONS.md.
 PROJECTION_QUEUE_ARGUMENTS = {"x-max-length": 1, "x-overflow": "drop-head"}
 
 REST_FRAMEWORK = {
@@ -226,6 +227,11 @@ PROJECTION_MAX_ATTEMPTS = int(os.environ.get("PROJECTION_MAX_ATTEMPTS", "8"))
 PROJECTION_RETRY_BASE_SECONDS = float(os.environ.get("PROJECTION_RETRY_BASE_SECONDS", "1"))
 # One task drains for at most this long, then hands over to a fresh task (inside the time limits below).
 PROJECTION_TIME_BUDGET = 60.0
+# A command's nudge catches every projection up in one task, each for at most this long; one
+# with more to do goes on in a task on its own queue, so a backlog never holds up the others.
+PROJECTION_NUDGE_TIME_BUDGET = float(os.environ.get("PROJECTION_NUDGE_TIME_BUDGET", "2"))
+# Seconds between the starts of two nudge rounds in one worker process (see projections/tasks.py).
+PROJECTION_NUDGE_INTERVAL = float(os.environ.get("PROJECTION_NUDGE_INTERVAL", "0.02"))
 # The integration relay publishes every event to this broker's topic exchange; it is off when
 # the broker is not RabbitMQ (the embedded file broker has no subscribers to serve).
 INTEGRATION_RELAY_URL = os.environ.get(
@@ -276,6 +282,7 @@ else:
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_QUEUES = [
     Queue("projections", durable=True),  # beat's sweep and rebuilds, fanned out from here
+    Queue(NUDGE_QUEUE, durable=True, queue_arguments=PROJECTION_QUEUE_ARGUMENTS),
     *(Queue(PROJECTION_QUEUE_PREFIX + name, durable=True, queue_arguments=PROJECTION_QUEUE_ARGUMENTS)
       for name in PROJECTORS),
 ]

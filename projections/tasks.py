@@ -1,12 +1,17 @@
 """Celery tasks: thin interfaces over the engine. They carry no events, only names.
 
-Each projection has its own queue, so a slow one (the relay waiting on broker confirms, a
-long catch-up) never delays another's nudges; one worker consumes them all by default, and
-a deployment can give a queue its own workers (`celery -A project worker -Q projection.<name>`).
+A command's nudge is one task on `projections.nudge` that catches every projection up in turn,
+each for a short time budget. Each projection also has its own queue, for beat's sweep and for
+a catch-up that needs longer, so a backlog in one (the relay waiting on broker confirms, a
+long replay) never holds up the others; one worker consumes every queue by default, and a
+deployment can give a queue its own workers (`celery -A project worker -Q projection.<name>`).
 Lost, repeated or reordered messages can only delay a read model: the engine reads the log.
 """
 
+import time
+
 from celery import shared_task
+from django.conf import settings
 from kombu import Queue
 
 from products.nudge import projection_queue
@@ -27,12 +32,40 @@ def queue_for(name: str) -> Queue:
 
 
 @shared_task(name="projections.catch_up", ignore_result=True)
-def catch_up(name: str | None = None) -> dict | None:
-    """Catch one projection up (the nudge a command sends each); without a name, all of them."""
-    if name is None:
-        fan_out()
-        return None
-    result = engine.catch_up(projectors.get(name))
+def catch_up(name: str | None = None) -> dict | list[dict]:
+    """Catch one projection up; without a name (a command's nudge), every projection in turn.
+
+    In turn, here: one task per command rather than one per projection. Each projection has its
+    own runner lock, so a second worker process that takes the next nudge while this one is
+    still on a slow projection skips that one at once ("busy") and serves the others. A
+    projection with more than PROJECTION_NUDGE_TIME_BUDGET of work goes on in its own queue.
+    """
+    if name is not None:
+        return _catch_up(name, time_budget=None)
+    _pace_nudges()
+    return [_catch_up(name, time_budget=settings.PROJECTION_NUDGE_TIME_BUDGET) for name in projectors.all_projectors()]
+
+
+_last_nudge_started = 0.0
+
+
+def _pace_nudges() -> None:
+    """Start a nudge's round at least PROJECTION_NUDGE_INTERVAL after this process's last one.
+
+    A command that comes after a quiet spell is projected at once. Under a stream of commands,
+    the events of the interval are applied together, in one round per process, instead of one
+    round per command that finds one event to apply: the round's fixed cost (a few statements
+    per projection) is what took the worker's CPU from the command side on a small machine.
+    """
+    global _last_nudge_started
+    wait = _last_nudge_started + settings.PROJECTION_NUDGE_INTERVAL - time.monotonic()
+    if wait > 0:
+        time.sleep(wait)
+    _last_nudge_started = time.monotonic()
+
+
+def _catch_up(name: str, time_budget: float | None) -> dict:
+    result = engine.catch_up(projectors.get(name), time_budget=time_budget)
     if result.outcome == "out_of_time":
         catch_up.apply_async(args=[name], queue=queue_for(name))  # continue in a fresh task
     return {"projection": name, "applied": result.applied, "outcome": result.outcome}
