@@ -27,7 +27,7 @@ from .domain.product import Product, decide, fold
 from .eventstore import Checkpoint, EventsAlreadyStored, NewEvent, RecordedEvent, StreamVersionConflict
 from .models import SkuClaim
 from .nudge import nudge_projections
-from .states import Known, RecentStates
+from .states import NOTHING, Known, RecentStates
 
 STREAM_TYPE = "product"
 _recent = RecentStates()
@@ -79,11 +79,17 @@ def handle(
     if_match: int | str | None = None,
     idempotency: Idempotency | None = None,
     metadata: dict[str, Any] | None = None,
+    new_stream: bool = False,
 ) -> Outcome:
+    """Decide the command against the stored product and append the outcome.
+
+    `new_stream`: the product id was generated for this command, so no event can exist for it
+    yet and the first attempt does not read the stream.
+    """
     if idempotency and (replay := _replay(idempotency)):
         return replay
     for attempt in range(settings.COMMAND_MAX_ATTEMPTS):
-        known = _current(command.product_id)
+        known = NOTHING if new_stream and attempt == 0 else _current(command.product_id)
         state, current = known.state, known.version
         try:
             _check_preconditions(command, state, current, expected_version, if_match)

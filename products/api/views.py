@@ -33,6 +33,7 @@ class ProductCommandApi(GenericAPIView):
     permission_classes = [IsAuthenticated, CanIssueProductCommands]
     throttle_classes = [CommandRateThrottle]
     success_status = status.HTTP_202_ACCEPTED
+    generated_id = False  # set by a view that makes up the product id itself
 
     def build_command(self, product_id: uuid.UUID, data: dict) -> commands.Command:
         raise NotImplementedError
@@ -55,6 +56,7 @@ class ProductCommandApi(GenericAPIView):
             if_match=if_match,
             idempotency=_idempotency(request, serializer.validated_data, if_match),
             metadata=_metadata(request),
+            new_stream=self.generated_id,
         )
         return self.respond(outcome)
 
@@ -107,7 +109,9 @@ class ProductRegisterApi(ProductCommandApi):
     serializer_class = InputSerializer
 
     def product_id(self, given, data):
-        return data.pop("product_id", None) or uuid.uuid4()
+        given = data.pop("product_id", None)
+        self.generated_id = given is None  # then no event can exist for it yet: handle() skips the read
+        return given or uuid.uuid4()
 
     def build_command(self, product_id, data):
         return commands.RegisterProduct(product_id=product_id, **data)
