@@ -39,8 +39,11 @@ test-faults: install
 
 # The benchmark suite against the machine's PostgreSQL and RabbitMQ: figures into
 # bench/results/latest.json and docs/BENCHMARKS.md (see there). BENCH_ARGS="--quick" for a smoke run.
+# wrk is the HTTP load generator (Debian's package); without it the suite uses a Python one.
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk >/dev/null 2>&1 \
+		|| echo "wrk could not be installed: the Python load generator will be used"
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:

@@ -6,6 +6,10 @@ runs) from the start of the log to its end, and another fresh process runs the h
 psycopg equivalent of the same projection (bench/rawproj.py) over the same log, writing the same
 rows into copies of the read-model tables. The two results are compared row for row.
 
+The catalog's raw side runs twice: into a copy of the read model's table (its indexes included),
+and into a table with its primary key only, which shows what the Query API's indexes cost
+every upsert on both sides.
+
 The integration relay publishes every event to RabbitMQ with a publisher confirm each; it is
 run for a bounded time and its rate taken from what it published by then.
 """
@@ -89,12 +93,19 @@ def run(ctx: Run) -> dict[str, Any]:
         read_plan = run_child("explain_read_all", {"limit": 500}, env, timeout=120)
         read_plan.pop("_process", None)
         read_plan.pop("cpu_seconds", None)
+        with connect(database) as conn:
+            secondary_indexes = conn.execute(
+                "SELECT count(*) FROM pg_index WHERE indrelid = 'read_product_catalog'::regclass AND NOT indisprimary"
+            ).fetchone()[0]
         for name in PROJECTIONS:
             limit = relay_budget if name == "integration_relay" else budget
             sides = {}
-            for side, task in (("ours", "catch_up"), ("raw", "raw_projection")):
+            runs = [("ours", "catch_up", name), ("raw", "raw_projection", name)]
+            if name == "product_catalog":  # the same rows without the Query API's indexes: what they cost
+                runs.append(("raw_pk_only", "raw_projection", "product_catalog_pk_only"))
+            for side, task, task_name in runs:
                 log(f"projections: {name} ({side})")
-                figures = run_child(task, {"name": name, "time_budget": limit, "broker_url": broker_url}, env,
+                figures = run_child(task, {"name": task_name, "time_budget": limit, "broker_url": broker_url}, env,
                                     timeout=limit + 300, meter=True)
                 process = figures.pop("_process")
                 figures.update(
@@ -136,4 +147,5 @@ def run(ctx: Run) -> dict[str, Any]:
                         "target": f">= {TARGET_RATIO}x", "met": finished and (row_ratio or 0) >= TARGET_RATIO})
     return {"events": written, "products": products, "relay_time_budget_s": relay_budget, "rows": rows,
             "detail": results, "targets": targets, "read_all_plan": read_plan,
+            "catalog_secondary_indexes": secondary_indexes,
             "generator_model_vs_projector": model_check}

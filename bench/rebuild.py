@@ -67,7 +67,7 @@ def _rebuild(env: dict[str, str], events: int, time_limit: float) -> dict[str, A
 
 def run(ctx: Run) -> dict[str, Any]:
     sizes = ctx.size([250_000, 1_000_000], [5_000, 20_000])
-    limits = ctx.size([60.0, 120.0], [30.0, 30.0])
+    limits = ctx.size([150.0, 420.0], [30.0, 30.0])
     results = []
     with ctx.scratch_database() as database:
         env = ctx.service_env(database)

@@ -122,6 +122,13 @@ def _projections(b: dict) -> list[str]:
                      "–" if diffs is None else diffs])
     out += _table(["Projection", "ours events/s", "raw events/s", "ratio", "ours: share of wall time on CPU",
                    "ours CPU µs/event", "raw CPU µs/event", "rows differing"], rows)
+    bare = b["detail"].get("product_catalog", {}).get("raw_pk_only")
+    if bare:
+        indexed = b["detail"]["product_catalog"]["raw"]
+        out += ["", f"The catalog's raw upsert into a table with its primary key only (none of the read model's "
+                    f"{_num(b.get('catalog_secondary_indexes'))} secondary indexes for the Query API): "
+                    f"{_num(bare['per_second'])} events/s, against {_num(indexed['per_second'])} into the indexed "
+                    f"table. Every event rewrites its product's row, so each upsert also updates every index."]
     plan = b.get("read_all_plan")
     if plan:
         out += ["", f"The engine's read of 500 events from the middle of the log (`read_all`'s SQL) took "
@@ -220,7 +227,7 @@ def render(results: dict) -> str:
         "It needs PostgreSQL on 127.0.0.1:5432 (user `postgres`, trust; or `BENCH_POSTGRES_URL`) and RabbitMQ on "
         "127.0.0.1:5672 (guest/guest; or `BENCH_RABBITMQ_URL`) with `rabbitmqctl`, as `make test` does. Each "
         "benchmark makes its own database `bench_<random>` (and vhost) and removes it. HTTP load comes from `wrk` "
-        "when it is installed (`apt-get install -y wrk`), else from a Python generator; the same one serves both "
+        "(`make bench` installs Debian's package when it can), else from a Python generator; the same one serves both "
         "sides. Logs of the processes it starts go to `var/bench-logs/`.",
         "",
         f"Last run: `{last.get('command', 'python -m bench.run')}`, finished {last.get('finished_at', '?')}, "
