@@ -127,6 +127,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             # Any long writing transaction holds back every projection's horizon: keep them short.
             "options": "-c statement_timeout=15000 -c lock_timeout=5000"
             " -c idle_in_transaction_session_timeout=30000",
+            # The hot paths (appends, the projections' statements) bind server-side, and psycopg
+            # prepares a statement it has run this many times on a connection, so PostgreSQL
+            # stops parsing and planning it each time. Set DATABASE_PREPARE_THRESHOLD=off behind
+            # a pooler that cannot keep prepared statements (PgBouncer before 1.21 in
+            # transaction mode). Django's own queries bind client-side and are never prepared.
+            "prepare_threshold": None
+            if os.environ.get("DATABASE_PREPARE_THRESHOLD", "5") == "off"
+            else int(os.environ.get("DATABASE_PREPARE_THRESHOLD", "5")),
         }
     )
 else:

@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from products import eventstore
 from products.eventstore import Checkpoint, RecordedEvent
+from products.eventstore.pgcursor import binary_cursor
 
 from . import metrics
 from .models import ProjectionState
@@ -295,17 +296,26 @@ def _state(name: str, using: str) -> _State | ProjectionState:
     In plain SQL on PostgreSQL: it is read at the start of every catch-up, and the ORM's query
     building cost more than the query itself.
     """
-    connection = connections[using]
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT last_tx, last_position, status, suspect_until, next_retry_at FROM {_TABLE} WHERE name = %s",
-                [name],
-            )
-            row = cursor.fetchone()
-        if row is not None:
-            return _State(*row)
+    if connections[using].vendor == "postgresql":
+        rows = _execute(
+            using, f"SELECT last_tx, last_position, status, suspect_until, next_retry_at FROM {_TABLE} WHERE name = %s",
+            [name],
+        )
+        if rows:
+            return _State(*rows[0])
     return ProjectionState.objects.using(using).get_or_create(name=name)[0]
+
+
+def _execute(using: str, sql: str, params: list) -> list[tuple]:
+    """Run one of the engine's own statements; the rows it returns, if any.
+
+    On PostgreSQL through the server-binding cursor: these statements run a dozen times per
+    catch-up, so they are worth preparing once per connection (see DATABASE_PREPARE_THRESHOLD).
+    """
+    connection = connections[using]
+    with (binary_cursor(connection) if connection.vendor == "postgresql" else connection.cursor()) as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
 
 
 def _count_attempt(name: str, batch_end: int, using: str) -> _Counted | None:
@@ -314,19 +324,17 @@ def _count_attempt(name: str, batch_end: int, using: str) -> _Counted | None:
     None if the projection may not run now. Being committed first is what makes a worker that
     is killed mid-batch still count. One statement, in autocommit.
     """
-    connection = connections[using]
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {_TABLE} SET attempts = attempts + 1, suspect_until = COALESCE(suspect_until, %s)"
-            f" WHERE name = %s AND status IN (%s, %s, %s) AND (next_retry_at IS NULL OR next_retry_at <= %s)"
-            f" RETURNING attempts, status, suspect_until, last_tx, last_position",
-            [batch_end, name, *ACTIVE, now],
-        )
-        row = cursor.fetchone()
-    if row is None:
+    now = connections[using].ops.adapt_datetimefield_value(timezone.now())
+    rows = _execute(
+        using,
+        f"UPDATE {_TABLE} SET attempts = attempts + 1, suspect_until = COALESCE(suspect_until, %s)"
+        f" WHERE name = %s AND status IN (%s, %s, %s) AND (next_retry_at IS NULL OR next_retry_at <= %s)"
+        f" RETURNING attempts, status, suspect_until, last_tx, last_position",
+        [batch_end, name, *ACTIVE, now],
+    )
+    if not rows:
         return None
-    attempts, status, suspect_until, last_tx, last_position = row
+    attempts, status, suspect_until, last_tx, last_position = rows[0]
     return _Counted(attempts, status, suspect_until, Checkpoint(last_tx, last_position))
 
 
@@ -356,11 +364,8 @@ def _advance(
     connection = connections[using]
     values = [connection.ops.adapt_datetimefield_value(v) if isinstance(v, datetime) else v for v in changes.values()]
     assignments = ", ".join(f"{column} = %s" for column in changes)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {_TABLE} SET {assignments}, events_applied = events_applied + %s WHERE name = %s",
-            [*values, len(applied), name],
-        )
+    _execute(using, f"UPDATE {_TABLE} SET {assignments}, events_applied = events_applied + %s WHERE name = %s",
+             [*values, len(applied), name])
 
 
 def _finish_rebuilding(name: str, using: str) -> None:
@@ -415,16 +420,13 @@ def runner(name: str, using: str = DEFAULT_DB_ALIAS, wait: float = 0) -> Iterato
         return
     key = f"projection:{name}"
     deadline = time.monotonic() + wait
-    with connection.cursor() as cursor:
-        while True:
-            cursor.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [key])
-            owned = cursor.fetchone()[0]
-            if owned or time.monotonic() >= deadline:
-                break
-            time.sleep(0.1)
+    while True:
+        owned = _execute(using, "SELECT pg_try_advisory_lock(hashtext(%s))", [key])[0][0]
+        if owned or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
     try:
         yield owned
     finally:
         if owned:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))", [key])
+            _execute(using, "SELECT pg_advisory_unlock(hashtext(%s))", [key])

@@ -17,6 +17,7 @@ COLUMNS = "position, {tx}, stream_type, stream_id, version, event_id, type, sche
 class Postgres:
     # Aliased: an output column named `tx` would make ORDER BY tx sort the *text* ("1000" < "999").
     columns = COLUMNS.format(tx="tx::text AS tx_text")
+    appended_columns = "position, tx::text AS tx_text, version, recorded_at"
     row = "(%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb)"
     after_checkpoint = (
         "(tx, position) > (%s::text::xid8, %s) AND tx < pg_snapshot_xmin(pg_current_snapshot())"
@@ -44,6 +45,7 @@ class Postgres:
 
 class Sqlite:
     columns = COLUMNS.format(tx="tx")
+    appended_columns = "position, tx, version, recorded_at"
     row = "(%s, %s, %s, %s, %s, %s, %s, %s)"
     after_checkpoint = "position > %s ORDER BY position"
     stored_after = "position > %s"

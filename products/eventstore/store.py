@@ -49,10 +49,13 @@ def append(
     sql = (
         "INSERT INTO event_store (stream_type, stream_id, version, event_id, type, schema_version, data, metadata)"
         f" VALUES {', '.join([dialect.row] * len(events))}"
-        f" ON CONFLICT (event_id) DO NOTHING RETURNING {dialect.columns}"
+        # Only what the database adds: the payloads it would send back are the ones just sent.
+        f" ON CONFLICT (event_id) DO NOTHING RETURNING {dialect.appended_columns}"
     )
     try:
-        with connection.cursor() as cursor:
+        # On PostgreSQL, bound server-side: the statement is then prepared once per connection
+        # (psycopg prepares a query it has seen a few times) instead of parsed and planned per command.
+        with (binary_cursor(connection) if connection.vendor == "postgresql" else connection.cursor()) as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
     except IntegrityError as error:
@@ -63,7 +66,17 @@ def append(
         # Some ids were stored already (ON CONFLICT skipped them): a retry of an earlier append.
         # Raising lets the caller's transaction roll back whatever part did go in.
         raise EventsAlreadyStored([event.event_id for event in events])
-    return sorted(map(_recorded, rows), key=lambda event: event.version)
+    by_version = {event_version: (position, tx, recorded_at) for position, tx, event_version, recorded_at in rows}
+    recorded = []
+    for offset, event in enumerate(events, start=1):
+        position, tx, recorded_at = by_version[expected_version + offset]
+        recorded.append(RecordedEvent(
+            position=position, tx=int(tx), stream_type=stream_type, stream_id=stream_id,
+            version=expected_version + offset, event_id=event.event_id, type=event.type,
+            schema_version=event.schema_version, data=event.data, metadata=metadata or {},
+            recorded_at=_datetime(recorded_at),
+        ))
+    return recorded
 
 
 def load(stream_id: UUID, after_version: int = 0, using: str = DEFAULT_DB_ALIAS) -> list[RecordedEvent]:
