@@ -234,9 +234,13 @@ def run(ctx: Run) -> dict[str, Any]:
                 poller.join(10)
         tasks = _task_times(worker.log_path)
     targets = []
-    for name, figures, p50, p99 in (("idle", idle, 5, 10), ("steady 200/s", steady, 15, 50)):
+    for name, figures, p50, p99 in (("idle", idle, 5, 10), (f"steady {STEADY_RATE:g}/s", steady, 15, 50)):
         fresh = figures["freshness"]
         complete = figures["not_seen"] == 0 and figures.get("failed", 0) == 0
+        if figures is steady:
+            # At the rate the target names, or it is not that target: a slower rate is easier.
+            complete = complete and figures["achieved_rate"] >= 0.95 * STEADY_RATE
+            name += f" (achieved {figures['achieved_rate']:g}/s)"
         targets.append({"name": f"freshness {name}: p50", "ours": fresh["p50_ms"], "baseline": None, "unit": "ms",
                         "ratio": None, "target": f"<= {p50} ms",
                         "met": complete and fresh["p50_ms"] is not None and fresh["p50_ms"] <= p50})
