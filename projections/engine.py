@@ -48,20 +48,45 @@ class CatchUp:
     outcome: str = "caught_up"  # caught_up | busy | blocked | failed | out_of_time
 
 
-def catch_up(projector: Projector, time_budget: float | None = None, using: str = DEFAULT_DB_ALIAS) -> CatchUp:
-    """Apply every event after the projection's checkpoint. Safe to call concurrently and twice."""
+def catch_up(
+    projector: Projector, time_budget: float | None = None, using: str = DEFAULT_DB_ALIAS, look_again: bool = True
+) -> CatchUp:
+    """Apply every event after the projection's checkpoint. Safe to call concurrently and twice.
+
+    `look_again=False` leaves the look after releasing the lock (below) to the caller, who must
+    then make it (`unread`): a round over every projection makes one look for all of them.
+    """
     deadline = time.monotonic() + (time_budget or settings.PROJECTION_TIME_BUDGET)
     result = CatchUp()
     while True:
-        with runner(projector.name, using) as owned:
-            if not owned:
-                result.outcome = "busy"  # the owner drains; see below for why nothing is missed
-                return result
-            checkpoint = _drain(projector, result, deadline, using)
+        owned, state = _lock_with_state(projector.name, using)
+        if not owned:
+            result.outcome = "busy"  # the owner drains; see below for why nothing is missed
+            return result
+        try:
+            checkpoint = _drain(projector, state, result, deadline, using)
+        finally:
+            _unlock(projector.name, using)
         # A nudge that found the lock taken relied on this runner. Anything it was sent for
         # committed before that, so one look after releasing the lock sees it.
-        if result.outcome != "caught_up" or not eventstore.read_all(after=checkpoint, limit=1, using=using):
+        if (not look_again or result.outcome != "caught_up"
+                or not eventstore.read_all(after=checkpoint, limit=1, using=using)):
             return result
+
+
+def unread(names: list[str], using: str = DEFAULT_DB_ALIAS) -> list[str]:
+    """Those of the projections that have settled events after their checkpoint: one query."""
+    if connections[using].vendor != "postgresql":
+        return [name for name in names if eventstore.read_all(after=_checkpoint(_state(name, using)), limit=1, using=using)]
+    rows = _execute(
+        using,
+        f"SELECT s.name FROM {_TABLE} s WHERE s.name = ANY(%s) AND EXISTS (SELECT 1 FROM event_store e"
+        " WHERE (e.tx, e.position) > (s.last_tx::text::xid8, s.last_position)"
+        " AND e.tx < pg_snapshot_xmin(pg_current_snapshot()))",
+        [list(names)],
+    )
+    found = {row[0] for row in rows}
+    return [name for name in names if name in found]
 
 
 @dataclass
@@ -74,14 +99,13 @@ class _Counted:
     checkpoint: Checkpoint
 
 
-def _drain(projector: Projector, result: CatchUp, deadline: float, using: str) -> Checkpoint:
+def _drain(projector: Projector, state, result: CatchUp, deadline: float, using: str) -> Checkpoint:
     """Apply batches until caught up, blocked or out of time; returns the checkpoint reached.
 
     While this runner holds the lock nobody else moves the checkpoint (reset and skip take the
     lock too), so the state row is read once and then known from each batch's own updates:
     a batch costs the log read, the attempt count and one transaction.
     """
-    state = _state(projector.name, using)
     checkpoint, status, suspect_until = _checkpoint(state), state.status, state.suspect_until
     next_retry_at = state.next_retry_at
     while True:
@@ -101,13 +125,16 @@ def _drain(projector: Projector, result: CatchUp, deadline: float, using: str) -
                 _finish_rebuilding(projector.name, using)
             result.outcome = "caught_up"
             return checkpoint
-        counted = _count_attempt(projector.name, batch[-1].position, using)
+        counted = _count_attempt(projector.name, checkpoint, batch[-1].position, using)
         if counted is None:
-            result.outcome = "blocked"
-            return checkpoint
-        if counted.checkpoint != checkpoint:  # moved by another runner (SQLite has no runner lock)
             state = _state(projector.name, using)
+            if _checkpoint(state) == checkpoint:
+                result.outcome = "blocked"  # stalled, or a retry is not due yet
+                return checkpoint
+            # Moved since it was read (SQLite has no runner lock; on PostgreSQL the state comes
+            # from the statement that took the lock): nothing was counted, read it again.
             checkpoint, status, suspect_until = _checkpoint(state), state.status, state.suspect_until
+            next_retry_at = state.next_retry_at
             continue
         if counted.attempts > settings.PROJECTION_MAX_ATTEMPTS:
             _stall(projector.name, batch[0] if suspect else None, using)
@@ -318,19 +345,21 @@ def _execute(using: str, sql: str, params: list) -> list[tuple]:
         return cursor.fetchall() if cursor.description else []
 
 
-def _count_attempt(name: str, batch_end: int, using: str) -> _Counted | None:
+def _count_attempt(name: str, checkpoint: Checkpoint, batch_end: int, using: str) -> _Counted | None:
     """Bump the attempt counter and mark the batch in flight, committed before the batch runs.
 
-    None if the projection may not run now. Being committed first is what makes a worker that
-    is killed mid-batch still count. One statement, in autocommit.
+    None if the projection may not run now, or if its checkpoint is no longer the one the batch
+    was read after (then nothing is counted or marked). Being committed first is what makes a
+    worker that is killed mid-batch still count. One statement, in autocommit.
     """
     now = connections[using].ops.adapt_datetimefield_value(timezone.now())
     rows = _execute(
         using,
         f"UPDATE {_TABLE} SET attempts = attempts + 1, suspect_until = COALESCE(suspect_until, %s)"
-        f" WHERE name = %s AND status IN (%s, %s, %s) AND (next_retry_at IS NULL OR next_retry_at <= %s)"
+        f" WHERE name = %s AND last_tx = %s AND last_position = %s AND status IN (%s, %s, %s)"
+        f" AND (next_retry_at IS NULL OR next_retry_at <= %s)"
         f" RETURNING attempts, status, suspect_until, last_tx, last_position",
-        [batch_end, name, *ACTIVE, now],
+        [batch_end, name, checkpoint.tx, checkpoint.position, *ACTIVE, now],
     )
     if not rows:
         return None
@@ -403,6 +432,31 @@ def _stall(name: str, event: RecordedEvent | None, using: str) -> None:
         last_error=f"The worker died while applying the event{where}, {settings.PROJECTION_MAX_ATTEMPTS} times.",
         updated_at=timezone.now(),
     )
+
+
+def _lock_with_state(name: str, using: str) -> tuple[bool, _State | ProjectionState | None]:
+    """Try to take the runner lock, reading the state row in the same statement (PostgreSQL).
+
+    The row is read in the statement's snapshot, a moment before the lock is held, so it can be
+    one batch old: the attempt count then finds another checkpoint and _drain reads it again.
+    """
+    if connections[using].vendor != "postgresql":
+        return True, _state(name, using)
+    rows = _execute(
+        using,
+        f"SELECT pg_try_advisory_lock(hashtext(%s)), s.last_tx, s.last_position, s.status, s.suspect_until,"
+        f" s.next_retry_at FROM (SELECT 1) AS one LEFT JOIN {_TABLE} s ON s.name = %s",
+        [f"projection:{name}", name],
+    )
+    owned, *fields = rows[0]
+    if not owned:
+        return False, None
+    return True, _State(*fields) if fields[2] is not None else _state(name, using)
+
+
+def _unlock(name: str, using: str) -> None:
+    if connections[using].vendor == "postgresql":
+        _execute(using, "SELECT pg_advisory_unlock(hashtext(%s))", [f"projection:{name}"])
 
 
 @contextmanager

@@ -43,7 +43,12 @@ def catch_up(name: str | None = None) -> dict | list[dict]:
     if name is not None:
         return _catch_up(name, time_budget=None)
     _pace_nudges()
-    return [_catch_up(name, time_budget=settings.PROJECTION_NUDGE_TIME_BUDGET) for name in projectors.all_projectors()]
+    names = list(projectors.all_projectors())
+    budget = settings.PROJECTION_NUDGE_TIME_BUDGET
+    # Each catch-up leaves its look after releasing its lock to one look for them all at the end.
+    results = [_catch_up(name, time_budget=budget, look_again=False) for name in names]
+    results += [_catch_up(name, time_budget=budget) for name in engine.unread(names)]
+    return results
 
 
 _last_nudge_started = 0.0
@@ -64,8 +69,8 @@ def _pace_nudges() -> None:
     _last_nudge_started = time.monotonic()
 
 
-def _catch_up(name: str, time_budget: float | None) -> dict:
-    result = engine.catch_up(projectors.get(name), time_budget=time_budget)
+def _catch_up(name: str, time_budget: float | None, look_again: bool = True) -> dict:
+    result = engine.catch_up(projectors.get(name), time_budget=time_budget, look_again=look_again)
     if result.outcome == "out_of_time":
         catch_up.apply_async(args=[name], queue=queue_for(name))  # continue in a fresh task
     return {"projection": name, "applied": result.applied, "outcome": result.outcome}

@@ -93,3 +93,25 @@ def test_a_replayed_event_changes_nothing_and_a_gap_is_refused(committed_db):
     with pytest.raises(Exception, match="follows"), transaction.atomic():
         catalog.apply([forged], "default")
     assert snapshot() == before
+
+
+def test_an_attempt_is_counted_only_at_the_checkpoint_its_batch_was_read_after(committed_db):
+    # A runner whose state row is a batch old (read a moment before it held the lock) must not
+    # count an attempt or mark a batch as suspect behind the real checkpoint: that would leave
+    # the projection going one event at a time for good.
+    from projections.models import ProjectionState
+
+    name = "product_catalog"
+    catch_up_all()
+    state = ProjectionState.objects.get(name=name)
+    current = eventstore.Checkpoint(state.last_tx, state.last_position)
+    stale = eventstore.Checkpoint(state.last_tx, state.last_position - 1)
+
+    assert engine._count_attempt(name, stale, current.position, "default") is None
+    after = ProjectionState.objects.get(name=name)
+    assert (after.attempts, after.suspect_until) == (state.attempts, state.suspect_until)
+
+    # The control: at its own checkpoint the same call counts and marks.
+    counted = engine._count_attempt(name, current, current.position + 1, "default")
+    assert counted is not None and counted.attempts == state.attempts + 1
+    ProjectionState.objects.filter(name=name).update(attempts=state.attempts, suspect_until=state.suspect_until)
