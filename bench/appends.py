@@ -157,7 +157,7 @@ def _eventsourcing_installed() -> bool:
 
 def run(ctx: Run) -> dict[str, Any]:
     concurrencies = ctx.size([1, 4, 16], [1, 4])
-    duration = ctx.size(3.0, 1.0)
+    duration = ctx.size(5.0, 1.0)
     # Without the bench extra (pip install -e '.[bench]') the library's side is left out.
     sides = SIDES if _eventsourcing_installed() else [s for s in SIDES if s != "eventsourcing"]
     with ctx.scratch_database() as database:

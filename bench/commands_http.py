@@ -57,7 +57,7 @@ def _measure(ctx: Run, service, load: loadgen.Load, warmup: float, duration: flo
 
 
 def run(ctx: Run) -> dict[str, Any]:
-    warmup, duration, rounds = ctx.size(2.0, 1.0), ctx.size(6.0, 2.0), ctx.size(2, 1)
+    warmup, duration, rounds = ctx.size(2.0, 1.0), ctx.size(6.0, 2.0), ctx.size(3, 1)
     results: dict[str, Any] = {}
     measured: dict[str, list[dict[str, Any]]] = {}
     tag = secrets.token_hex(3)
