@@ -446,7 +446,7 @@ def _lock_with_state(name: str, using: str) -> tuple[bool, _State | ProjectionSt
         using,
         f"SELECT pg_try_advisory_lock(hashtext(%s)), s.last_tx, s.last_position, s.status, s.suspect_until,"
         f" s.next_retry_at FROM (SELECT 1) AS one LEFT JOIN {_TABLE} s ON s.name = %s",
-        [f"projection:{name}", name],
+        [_lock_key(name), name],
     )
     owned, *fields = rows[0]
     if not owned:
@@ -456,7 +456,11 @@ def _lock_with_state(name: str, using: str) -> tuple[bool, _State | ProjectionSt
 
 def _unlock(name: str, using: str) -> None:
     if connections[using].vendor == "postgresql":
-        _execute(using, "SELECT pg_advisory_unlock(hashtext(%s))", [f"projection:{name}"])
+        _execute(using, "SELECT pg_advisory_unlock(hashtext(%s))", [_lock_key(name)])
+
+
+def _lock_key(name: str) -> str:
+    return f"projection:{name}"
 
 
 @contextmanager
@@ -472,10 +476,9 @@ def runner(name: str, using: str = DEFAULT_DB_ALIAS, wait: float = 0) -> Iterato
     if connection.vendor != "postgresql":
         yield True
         return
-    key = f"projection:{name}"
     deadline = time.monotonic() + wait
     while True:
-        owned = _execute(using, "SELECT pg_try_advisory_lock(hashtext(%s))", [key])[0][0]
+        owned = _execute(using, "SELECT pg_try_advisory_lock(hashtext(%s))", [_lock_key(name)])[0][0]
         if owned or time.monotonic() >= deadline:
             break
         time.sleep(0.1)
@@ -483,4 +486,4 @@ def runner(name: str, using: str = DEFAULT_DB_ALIAS, wait: float = 0) -> Iterato
         yield owned
     finally:
         if owned:
-            _execute(using, "SELECT pg_advisory_unlock(hashtext(%s))", [key])
+            _unlock(name, using)

@@ -12,7 +12,6 @@ import time
 
 from celery import shared_task
 from django.conf import settings
-from kombu import Queue
 
 from products.nudge import projection_queue
 
@@ -21,14 +20,10 @@ from project import logformat
 from . import engine, metrics, projectors
 
 # Worker log lines name the task, its projection and the ids of the request that nudged it
-# (carried in the message headers, passed on to the fan-out's tasks); WORKER_METRICS_PORT
+# (carried in the message headers, passed on to the tasks a task publishes); WORKER_METRICS_PORT
 # serves the worker's metrics.
 logformat.connect_celery_signals()
 metrics.connect_worker_signals()
-
-
-def queue_for(name: str) -> Queue:
-    return projection_queue(name)
 
 
 @shared_task(name="projections.catch_up", ignore_result=True)
@@ -72,7 +67,7 @@ def _pace_nudges() -> None:
 def _catch_up(name: str, time_budget: float | None, look_again: bool = True) -> dict:
     result = engine.catch_up(projectors.get(name), time_budget=time_budget, look_again=look_again)
     if result.outcome == "out_of_time":
-        catch_up.apply_async(args=[name], queue=queue_for(name))  # continue in a fresh task
+        catch_up.apply_async(args=[name], queue=projection_queue(name))  # continue in a fresh task
     return {"projection": name, "applied": result.applied, "outcome": result.outcome}
 
 
@@ -86,9 +81,9 @@ def sweep() -> None:
 def rebuild(name: str) -> None:
     """Empty the projection and let catch-up replay the log, one time-boxed task after another."""
     engine.reset(projectors.get(name))
-    catch_up.apply_async(args=[name], queue=queue_for(name))
+    catch_up.apply_async(args=[name], queue=projection_queue(name))
 
 
 def fan_out() -> None:
     for name in projectors.all_projectors():
-        catch_up.apply_async(args=[name], queue=queue_for(name))
+        catch_up.apply_async(args=[name], queue=projection_queue(name))
