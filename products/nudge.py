@@ -49,8 +49,10 @@ def nudge_projections() -> None:
 def publish_nudge(headers: dict[str, str] | None = None) -> None:
     """Publish the nudge now. Bounded in time by the broker settings; raises if it fails."""
     headers = propagated_headers() if headers is None else headers
+    # Transient: a nudge carries nothing the log does not hold, so RabbitMQ need not write it to
+    # disk before it confirms it (persistent was every task's default here).
     current_app.send_task(settings.CATALOG_NUDGE_TASK, queue=capped_queue(settings.NUDGE_QUEUE), retry=False,
-                          headers=headers)
+                          headers=headers, delivery_mode=1)
 
 
 def projection_queue(name: str) -> Queue:

@@ -118,6 +118,7 @@ def test_each_committed_command_nudges_the_projections_over_rabbitmq(server, cli
     assert message.headers["task"] == "projections.catch_up"
     args, kwargs, _ = message.decode()
     assert list(args) == [] and kwargs == {}  # no name: the worker catches every projection up
+    assert message.properties["delivery_mode"] == 1  # transient: the log holds what it stands for
 
 
 @pytest.mark.faults
