@@ -76,6 +76,8 @@ def catch_up(
 
 def unread(names: list[str], using: str = DEFAULT_DB_ALIAS) -> list[str]:
     """Those of the projections that have settled events after their checkpoint: one query."""
+    if not names:
+        return []
     if connections[using].vendor != "postgresql":
         return [name for name in names if eventstore.read_all(after=_checkpoint(_state(name, using)), limit=1, using=using)]
     rows = _execute(

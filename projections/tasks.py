@@ -8,12 +8,13 @@ deployment can give a queue its own workers (`celery -A project worker -Q projec
 Lost, repeated or reordered messages can only delay a read model: the engine reads the log.
 """
 
+import logging
 import time
 
 from celery import shared_task
 from django.conf import settings
 
-from products.nudge import projection_queue
+from products.nudge import projection_queue, publish_nudge
 
 from project import logformat
 
@@ -24,6 +25,8 @@ from . import engine, metrics, projectors
 # serves the worker's metrics.
 logformat.connect_celery_signals()
 metrics.connect_worker_signals()
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(name="projections.catch_up", ignore_result=True)
@@ -42,24 +45,52 @@ def catch_up(name: str | None = None) -> dict | list[dict]:
     budget = settings.PROJECTION_NUDGE_TIME_BUDGET
     # Each catch-up leaves its look after releasing its lock to one look for them all at the end.
     results = [_catch_up(name, time_budget=budget, look_again=False) for name in names]
-    results += [_catch_up(name, time_budget=budget) for name in engine.unread(names)]
+    # The look is owed for what this round caught up. Not for a projection that is blocked (its
+    # retry comes when due, from the sweep), out of time (continued in its own queue) or busy
+    # (its runner looks).
+    unread = engine.unread([result["projection"] for result in results if result["outcome"] == "caught_up"])
+    global _in_a_stream
+    _in_a_stream = bool(unread) or any(result["applied"] > 1 for result in results)
+    if unread:
+        _round_again(unread, budget, results)
     return results
 
 
+def _round_again(unread: list[str], budget: float, results: list[dict]) -> None:
+    """Events came in during the round. A nudge of theirs that found a projection busy left them
+    to this round, so they must be applied: by another round, not by this one chasing them.
+
+    Chasing a stream of commands went one or two events at a time, each time at a round's fixed
+    cost; the next round is paced (see _pace_nudges), so it applies the interval's events
+    together. If the broker does not take the nudge, this round applies them after all.
+    """
+    try:
+        publish_nudge()
+    except Exception:
+        log.warning("Could not ask for another nudge round; applying the new events in this one.", exc_info=True)
+        results += [_catch_up(name, time_budget=budget) for name in unread]
+    else:
+        results.append({"projection": None, "applied": 0, "outcome": "nudged_again", "unread": unread})
+
+
 _last_nudge_started = 0.0
+_in_a_stream = False  # as this process's last round found the log (see _pace_nudges)
 
 
 def _pace_nudges() -> None:
-    """Start a nudge's round at least PROJECTION_NUDGE_INTERVAL after this process's last one.
+    """Under a stream of commands, start a round PROJECTION_NUDGE_INTERVAL after the last one.
 
-    A command that comes after a quiet spell is projected at once. Under a stream of commands,
-    the events of the interval are applied together, in one round per process, instead of one
-    round per command that finds one event to apply: the round's fixed cost (a few statements
-    per projection) is what took the worker's CPU from the command side on a small machine.
+    The events of the interval are then applied together, in one round per process, instead of
+    one round per command that finds one event to apply: the round's fixed cost (a few
+    statements per projection) is what took the worker's CPU from the command side on a small
+    machine. A stream shows in the last round: it found more than one event to apply to some
+    projection, or new events when it was done. Otherwise the rounds keep up one command at a
+    time, and the next starts at once, as does any round after a quiet spell longer than the
+    interval.
     """
     global _last_nudge_started
     wait = _last_nudge_started + settings.PROJECTION_NUDGE_INTERVAL - time.monotonic()
-    if wait > 0:
+    if wait > 0 and _in_a_stream:
         time.sleep(wait)
     _last_nudge_started = time.monotonic()
 
