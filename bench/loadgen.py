@@ -253,3 +253,64 @@ def post_json(base_url: str, path: str, body: dict, token: str | None = None, ti
         return response.status, (json.loads(payload) if payload else {})
     finally:
         conn.close()
+
+
+@dataclass
+class Answer:
+    """One request of an open-loop run: when it was due, sent and fully answered (perf_counter)."""
+
+    slot: int
+    due: float
+    sent: float
+    answered: float
+    status: int
+    body: dict
+
+
+def open_loop_posts(base_url: str, token: str | None, requests: list[tuple[str, dict]], rate: float,
+                    on_answer, timeout: float = 30) -> tuple[list[Answer], list[str], float]:
+    """POST `requests` (path, JSON body) at `rate` per second on schedule, answered or not.
+
+    One thread, one event loop, a fresh connection per request (a sync gunicorn worker closes it
+    anyway): a generator of threads spent its time on the GIL, and at 200 requests/s the
+    machine's second core then went to the generator, not to the service. `on_answer(answer)`
+    is called in the loop as each answer is read whole. Returns (answers, errors, seconds from
+    the first due time to the last answer).
+    """
+    import asyncio
+
+    _check_loopback(base_url)
+    parts = urlsplit(base_url)
+    head = (f"Host: {parts.hostname}:{parts.port}\r\nContent-Type: application/json\r\nAccept: application/json\r\n"
+            + (f"Authorization: Token {token}\r\n" if token else "") + "Connection: close\r\n")
+    answers: list[Answer] = []
+    errors: list[str] = []
+
+    async def one(slot: int, due: float, path: str, body: dict) -> None:
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        payload = json.dumps(body).encode()
+        sent = time.perf_counter()
+        try:
+            reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+            writer.write(f"POST {path} HTTP/1.1\r\n{head}Content-Length: {len(payload)}\r\n\r\n".encode() + payload)
+            status_line = await reader.readuntil(b"\r\n")
+            headers = await reader.readuntil(b"\r\n\r\n")
+            length = int(re.search(rb"(?im)^content-length:\s*(\d+)", headers)[1])
+            content = await reader.readexactly(length)
+            answered = time.perf_counter()
+            writer.close()
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TypeError) as error:
+            errors.append(repr(error))
+            return
+        answer = Answer(slot, due, sent, answered, int(status_line.split()[1]), json.loads(content or b"{}"))
+        answers.append(answer)
+        on_answer(answer)
+
+    async def main() -> float:
+        start = time.perf_counter() + 0.2
+        tasks = [asyncio.create_task(one(n, start + n / rate, path, body)) for n, (path, body) in enumerate(requests)]
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=len(requests) / rate + timeout)
+        return time.perf_counter() - start
+
+    seconds = asyncio.run(main())
+    return answers, errors, seconds

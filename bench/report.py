@@ -142,8 +142,11 @@ def _projections(b: dict) -> list[str]:
 
 
 def _freshness(b: dict) -> list[str]:
+    polls = b["poll_interval_ms"]
+    every = (f"{polls:g} ms" if not isinstance(polls, dict)
+             else ", ".join(f"{seconds:g} ms {phase}" for phase, seconds in polls.items()))
     out = [f"Measured on {b.get('measured_on', 'read_product_catalog (polled directly)')}, polled every "
-           f"{b['poll_interval_ms']:g} ms (figures are at most one poll late, never early).", ""]
+           f"{every} (figures are at most one poll late, never early).", ""]
     rows = []
     for key, label in (("idle", "idle (one command at a time)"), ("steady", "steady")):
         r = b[key]
@@ -248,11 +251,19 @@ def _why_projections(b: dict) -> list[str]:
 def _why_freshness(b: dict) -> list[str]:
     steady = b.get("steady") or {}
     out = []
-    if steady.get("achieved_rate") and steady["achieved_rate"] < steady.get("target_rate", 0) * 0.95:
+    rate, cores = steady.get("achieved_rate"), steady.get("cores_used") or {}
+    if rate and rate < steady.get("target_rate", 0) * 0.95:
+        per = {group: cores.get(group, 0) / rate * 1000 for group in
+               ("gunicorn", "celery_worker", "postgres_bench", "rabbitmq", "bench_client")}
+        needed = sum(per.values()) * steady["target_rate"] / 1000
         out.append(f"The steady line asked for {steady['target_rate']:g} commands/s and the service answered "
-                   f"{steady['achieved_rate']:g}/s: on these 2 cores, gunicorn, the worker and PostgreSQL together "
-                   "cannot take 200 registrations or price changes a second (see 1.), so that line measures "
-                   "freshness at the highest rate this machine sustains, with senders falling behind schedule.")
+                   f"{rate:g}/s with the machine {_num(cores.get('machine_busy'), 2)} of its 2 cores busy. Per "
+                   f"command that is {_num(per['gunicorn'], 2)} ms of CPU in gunicorn, "
+                   f"{_num(per['celery_worker'], 2)} in the worker, {_num(per['postgres_bench'], 2)} in PostgreSQL, "
+                   f"{_num(per['rabbitmq'], 2)} in RabbitMQ and {_num(per['bench_client'], 2)} in the load "
+                   f"generator and its poller: {steady['target_rate']:g}/s would take {_num(needed, 2)} cores. So "
+                   "that line measures freshness at the highest rate this machine sustains, with the commands "
+                   "queueing in gunicorn's backlog.")
     return out
 
 
