@@ -240,6 +240,9 @@ PROJECTION_TIME_BUDGET = 60.0
 PROJECTION_NUDGE_TIME_BUDGET = float(os.environ.get("PROJECTION_NUDGE_TIME_BUDGET", "2"))
 # Seconds between the starts of two nudge rounds in one worker process (see projections/tasks.py).
 PROJECTION_NUDGE_INTERVAL = float(os.environ.get("PROJECTION_NUDGE_INTERVAL", "0.02"))
+# synchronous_commit of the workers' database sessions: they write only what the log can
+# rebuild, so they need not wait for the disk (see project/celery.py). "on" makes them wait.
+WORKER_SYNCHRONOUS_COMMIT = os.environ.get("WORKER_SYNCHRONOUS_COMMIT", "off")
 # The integration relay publishes every event to this broker's topic exchange; it is off when
 # the broker is not RabbitMQ (the embedded file broker has no subscribers to serve).
 INTEGRATION_RELAY_URL = os.environ.get(

@@ -86,6 +86,19 @@ def test_duplicate_nudges_to_two_workers_apply_each_event_once_with_one_runner_a
     assert snapshot() == live
 
 
+@pytest.mark.parametrize("setting, expected", [(None, "off"), ("on", "on")], ids=["default", "control_on"])
+def test_a_worker_commits_projection_batches_without_waiting_for_the_disk(probe, rabbitmq_vhost, setting, expected):
+    # The batches are derived from the log, which the web side commits synchronously: after a
+    # database crash they are applied again. The control shows the probe reads the real setting.
+    env = {**PROBE_ENV, **({"WORKER_SYNCHRONOUS_COMMIT": setting} if setting else {})}
+    with celery_worker("committer", **env):
+        random_history(commands=3, products=1, seed=41)
+        current_app.send_task("projections.catch_up", args=["overlap_probe"], queue=projection_queue("overlap_probe"))
+        wait_until(lambda: caught_up("overlap_probe"), timeout=60, interval=0.2, what="the probe to catch up")
+
+    assert probes.batch_commit_settings() == {expected}
+
+
 def test_control_the_probe_sees_two_runners_when_nothing_keeps_them_apart(probe):
     """Without the engine's runner lock, two batches at once are seen: the check above can fail."""
     start = threading.Barrier(2)

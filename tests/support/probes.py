@@ -12,7 +12,8 @@ import time
 from django.db import connections
 
 CREATE_TABLES = """
-CREATE TABLE IF NOT EXISTS test_probe_batch (started timestamptz, finished timestamptz, pid int, events int);
+CREATE TABLE IF NOT EXISTS test_probe_batch (started timestamptz, finished timestamptz, pid int, events int,
+                                             synchronous_commit text);
 CREATE TABLE IF NOT EXISTS test_probe_applied (position bigint, event_id uuid);
 """
 
@@ -32,7 +33,8 @@ class OverlapProbe:
                 [(event.position, event.event_id) for event in events],
             )
             cursor.execute(
-                "INSERT INTO test_probe_batch VALUES (%s, clock_timestamp(), pg_backend_pid(), %s)",
+                "INSERT INTO test_probe_batch VALUES (%s, clock_timestamp(), pg_backend_pid(), %s,"
+                " current_setting('synchronous_commit'))",
                 [started, len(events)],
             )
 
@@ -54,6 +56,13 @@ def overlapping_batches(using: str = "default") -> list[tuple]:
             " ON a.ctid < b.ctid AND a.started < b.finished AND b.started < a.finished"
         )
         return cursor.fetchall()
+
+
+def batch_commit_settings(using: str = "default") -> set[str]:
+    """The synchronous_commit of the sessions that applied the batches."""
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT DISTINCT synchronous_commit FROM test_probe_batch")
+        return {row[0] for row in cursor.fetchall()}
 
 
 def applied_positions(using: str = "default") -> list[int]:
