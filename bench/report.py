@@ -278,8 +278,15 @@ def _why_appends(b: dict) -> list[str]:
             "position) indexes and the first-write trigger, which the plain table has none of. The rest is the "
             f"writers' own CPU, which 16 processes share with PostgreSQL on 2 cores: {_num(cpu['eventstore'])} µs per "
             f"append through Django against {_num(cpu['raw_eventstore_sql'])} µs for the same statement over "
-            f"psycopg and {_num(cpu['raw_insert'])} µs for the raw INSERT. With one writer, where CPU is not "
-            "shared, the append and its plain-psycopg statement run at the same rate."]
+            f"psycopg and {_num(cpu['raw_insert'])} µs for the raw INSERT."] + _one_writer(b)
+
+
+def _one_writer(b: dict) -> list[str]:
+    one = next((r for r in b["rows"] if r["writers"] == 1), None)
+    if not one or not one.get("raw_eventstore_sql_per_s"):
+        return []
+    return [f"With one writer, where CPU is not shared, the append runs at "
+            f"{_ratio(one['eventstore_per_s'] / one['raw_eventstore_sql_per_s'])} its plain-psycopg statement."]
 
 
 WHY = {"commands_http": _why_commands, "appends": _why_appends, "projections": _why_projections, "freshness": _why_freshness}
@@ -377,6 +384,9 @@ def render(results: dict) -> str:
         lines += SECTIONS[name](figures)
     lines += ["", "## Reading the figures", "",
               "- Every ratio is ours / baseline: above 1 means faster for rates, slower for latencies.",
+              "- Compare ratios, not absolute figures across runs: on a shared virtual machine the same code's "
+              "rates have differed by a third and more between runs of one day, while each ratio comes from one "
+              "run, its two sides a minute apart.",
               "- `other load` is CPU the machine spent outside the measured processes: other users' processes "
               "(`foreign_processes` in the JSON) and CPU no process accounts for (`other_load`: the kernel's "
               "network work for loopback traffic, short-lived processes). On a 2-core machine any of it lowers "
