@@ -220,6 +220,15 @@ def _why_commands(b: dict) -> list[str]:
         out[0] += (f" With the worker stopped, the command side alone answered {_num(alone['per_second'])} "
                    f"registrations/s, {_ratio(alone['per_second'] / crud['per_second'])} CRUD's "
                    f"({_num(_cpu_per_request(alone).get('gunicorn'), 2)} ms of gunicorn CPU per request).")
+        # With every core busy, requests/s are inversely proportional to CPU per request.
+        budget = sum(theirs.values()) / 0.8
+        side = sum(_cpu_per_request(alone).values())
+        models = sum(ours.values()) - side
+        out.append(f"On cores this busy, 0.8x CRUD's rate allows a registration {_num(budget, 2)} ms of CPU in "
+                   f"all (CRUD's {_num(sum(theirs.values()), 2)} / 0.8). The command side alone takes "
+                   f"{_num(side, 2)} of them, leaving {_num(budget - side, 2)} ms for the four read models and "
+                   f"the relay, which take {_num(models, 2)} ms here (worker, and PostgreSQL and RabbitMQ "
+                   "beyond what the command side alone uses).")
     return out
 
 
