@@ -48,12 +48,16 @@ class CategorySummaryProjector(StreamRowProjector):
         deltas = {name: delta for name, delta in self.deltas.items() if any(delta)}
         if not deltas:
             return
+        # Only a category that lost a product can have none left: a batch of registrations and
+        # stock moves, the usual kind, needs no DELETE.
+        shrunk = [name for name, (active, discontinued, _) in deltas.items() if active < 0 or discontinued < 0]
         with connections[using].cursor() as cursor:
             cursor.execute(
                 APPLY_DELTAS.format(rows=", ".join(["(%s, %s, %s, %s)"] * len(deltas))),
                 [value for name, delta in deltas.items() for value in (name, *delta)],
             )
-            cursor.execute(DROP_EMPTY.format(names=", ".join(["%s"] * len(deltas))), list(deltas))
+            if shrunk:
+                cursor.execute(DROP_EMPTY.format(names=", ".join(["%s"] * len(shrunk))), shrunk)
 
     def registered(self, event: e.ProductRegistered, meta: RecordedEvent) -> None:
         member = self.new_row(meta, category=event.category, active=True, stock=event.initial_stock)

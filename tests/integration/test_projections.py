@@ -1,6 +1,7 @@
 """Projectors and the engine against the real database: idempotence and rebuild == live."""
 
 import uuid
+from decimal import Decimal
 
 import pytest
 from django.db import transaction
@@ -8,6 +9,8 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 
 from products import eventstore
+from products.domain.commands import RegisterProduct, UpdateProductDetails
+from products.handlers import handle
 from projections import engine, projectors
 from projections.models import CatalogProduct, CategoryMember, CategorySummary, PriceHistoryEntry
 from tests.support.history import random_history
@@ -58,6 +61,23 @@ def test_rebuilding_gives_exactly_the_rows_live_catch_up_gave(committed_db):
     assert snapshot() == live
     assert len(live["read_product_catalog"]) >= 60
     assert category_summaries() == computed_from_the_catalog()
+
+
+@pytest.mark.parametrize("same_batch", [False, True], ids=["later_batch", "same_batch"])
+def test_a_category_whose_last_product_moves_away_leaves_the_summary(committed_db, same_batch):
+    catch_up_all()
+    product_id, old, new = uuid.uuid4(), f"Old-{uuid.uuid4().hex[:8]}", f"New-{uuid.uuid4().hex[:8]}"
+    handle(RegisterProduct(product_id=product_id, sku=f"MV-{product_id.hex[:10]}", name="Lamp", category=old,
+                           price=Decimal("5.00"), currency="EUR", initial_stock=3))
+    if not same_batch:
+        catch_up_all()
+        assert category_summaries()[old] == (1, 0, 3)
+    handle(UpdateProductDetails(product_id=product_id, category=new))
+    catch_up_all()
+
+    summaries = category_summaries()
+    assert old not in summaries and summaries[new] == (1, 0, 3)
+    assert summaries == computed_from_the_catalog()
 
 
 def category_summaries() -> dict[str, tuple[int, int, int]]:
