@@ -52,11 +52,11 @@ def catch_up(name: str | None = None) -> dict | list[dict]:
     global _in_a_stream
     _in_a_stream = bool(unread) or any(result["applied"] > 1 for result in results)
     if unread:
-        _round_again(unread, budget, results)
+        results += _round_again(unread, budget)
     return results
 
 
-def _round_again(unread: list[str], budget: float, results: list[dict]) -> None:
+def _round_again(unread: list[str], budget: float) -> list[dict]:
     """Events came in during the round. A nudge of theirs that found a projection busy left them
     to this round, so they must be applied: by another round, not by this one chasing them.
 
@@ -68,9 +68,8 @@ def _round_again(unread: list[str], budget: float, results: list[dict]) -> None:
         publish_nudge()
     except Exception:
         log.warning("Could not ask for another nudge round; applying the new events in this one.", exc_info=True)
-        results += [_catch_up(name, time_budget=budget) for name in unread]
-    else:
-        results.append({"projection": None, "applied": 0, "outcome": "nudged_again", "unread": unread})
+        return [_catch_up(name, time_budget=budget) for name in unread]
+    return [{"projection": None, "applied": 0, "outcome": "nudged_again", "unread": unread}]
 
 
 _last_nudge_started = 0.0
