@@ -295,11 +295,13 @@ def open_loop_posts(base_url: str, token: str | None, requests: list[tuple[str, 
             writer.write(f"POST {path} HTTP/1.1\r\n{head}Content-Length: {len(payload)}\r\n\r\n".encode() + payload)
             status_line = await reader.readuntil(b"\r\n")
             headers = await reader.readuntil(b"\r\n\r\n")
-            length = int(re.search(rb"(?im)^content-length:\s*(\d+)", headers)[1])
-            content = await reader.readexactly(length)
+            length = re.search(rb"(?im)^content-length:\s*(\d+)", headers)
+            if length is None:
+                raise OSError(f"an answer without Content-Length: {status_line!r}")
+            content = await reader.readexactly(int(length[1]))
             answered = time.perf_counter()
             writer.close()
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TypeError) as error:
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as error:
             errors.append(repr(error))
             return
         answer = Answer(slot, due, sent, answered, int(status_line.split()[1]), json.loads(content or b"{}"))

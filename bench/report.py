@@ -142,9 +142,7 @@ def _projections(b: dict) -> list[str]:
 
 
 def _freshness(b: dict) -> list[str]:
-    polls = b["poll_interval_ms"]
-    every = (f"{polls:g} ms" if not isinstance(polls, dict)
-             else ", ".join(f"{seconds:g} ms {phase}" for phase, seconds in polls.items()))
+    every = ", ".join(f"{ms:g} ms {phase}" for phase, ms in b["poll_interval_ms"].items())
     out = [f"Measured on {b.get('measured_on', 'read_product_catalog (polled directly)')}, polled every "
            f"{every} (figures are at most one poll late, never early).", ""]
     rows = []
