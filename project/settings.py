@@ -78,6 +78,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "products.api.middleware.RequestIdMiddleware",
+    # Before anything waits for the database: every wait of the request ends by its deadline.
+    "project.http.deadline.RequestDeadlineMiddleware",
     # Before anything reads the body: a query-only service refuses a command outright.
     "projections.api.middleware.ServiceRoleMiddleware",
     "products.api.middleware.DatabaseUnavailableMiddleware",
@@ -119,11 +121,27 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# Every request answers within this many seconds, whatever the database does: a wait for
+# PostgreSQL that would pass it ends in 503 (nothing was stored) or, for a commit that was sent
+# and never acknowledged, 504 outcome_unknown (see project/database/deadline.py). "off": no bound.
+REQUEST_TIMEOUT = None if os.environ.get("REQUEST_TIMEOUT", "5") == "off" else float(os.environ.get("REQUEST_TIMEOUT", "5"))
+# Outside requests too (workers, beat, management commands), one round trip to PostgreSQL ends
+# after this many seconds: longer than the statement_timeout below lets any statement run.
+DATABASE_STALL_TIMEOUT = float(os.environ.get("DATABASE_STALL_TIMEOUT", "20"))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend, with connections that honour the two bounds above.
+    DATABASES["default"]["ENGINE"] = "project.database"
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             # A database that is down must answer in bounded time (503), never hang a request.
             "connect_timeout": int(os.environ.get("DATABASE_CONNECT_TIMEOUT", "3")),
+            # A server host that vanished is noticed on idle connections too, not only by the
+            # next wait's bound: keepalives after 10 s idle, and unacknowledged data for 10 s.
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 3,
+            "keepalives_count": 3,
+            "tcp_user_timeout": 10000,
             # Any long writing transaction holds back every projection's horizon: keep them short.
             "options": "-c statement_timeout=15000 -c lock_timeout=5000"
             " -c idle_in_transaction_session_timeout=30000",

@@ -11,7 +11,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from ..domain import errors as domain
 from ..handlers import IdempotencyKeyReused, PreconditionFailed, TooMuchContention
-from .middleware import RETRY_AFTER_SECONDS, is_database_unavailable
+from .middleware import database_unavailable_response, is_database_unavailable
 
 _STATUS = [
     # Most specific first: PreconditionFailed is a VersionConflict.
@@ -36,11 +36,7 @@ def exception_handler(exc, context):
     if isinstance(exc, SuspiciousOperation):  # too many fields or files, and the like
         return Response({"detail": str(exc) or "Bad request.", "code": "bad_request"}, status=status.HTTP_400_BAD_REQUEST)
     if is_database_unavailable(exc):
-        return Response(
-            {"detail": "The database is unavailable; retry shortly.", "code": "unavailable"},
-            status=status.HTTP_503_SERVICE_UNAVAILABLE,
-            headers={"Retry-After": RETRY_AFTER_SECONDS},
-        )
+        return database_unavailable_response(exc)
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(exc, exceptions.APIException) and isinstance(response.data, dict):
         if "detail" in response.data and "code" not in response.data:

@@ -8,13 +8,24 @@ from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 
 from project import logformat
+from project.database.deadline import is_outcome_unknown
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _DIGITS = re.compile(r"[0-9]+", re.ASCII)
 RETRY_AFTER_SECONDS = "5"
 
 
-def database_unavailable_response() -> JsonResponse:
+def database_unavailable_response(error: BaseException | None = None) -> JsonResponse:
+    """503 when nothing was stored; 504 when a commit was sent and its outcome is unknown."""
+    if is_outcome_unknown(error):
+        return JsonResponse(
+            {
+                "detail": "The database did not confirm in time whether the command was stored; "
+                "retry it with the same Idempotency-Key.",
+                "code": "outcome_unknown",
+            },
+            status=504,
+        )
     response = JsonResponse(
         {"detail": "The database is unavailable; retry shortly.", "code": "unavailable"}, status=503
     )
@@ -84,5 +95,5 @@ class DatabaseUnavailableMiddleware:
 
     def process_exception(self, request, exception):
         if is_database_unavailable(exception):
-            return database_unavailable_response()
+            return database_unavailable_response(exception)
         return None

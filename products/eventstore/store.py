@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 from uuid import UUID
@@ -11,6 +12,8 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections
 from django.db.models import BooleanField
 from django.db.models.expressions import RawSQL
 from django.utils.dateparse import parse_datetime
+
+from project.database.deadline import commit_point
 
 from . import dialects
 from .pgcursor import binary_cursor
@@ -52,10 +55,14 @@ def append(
         # Only what the database adds: the payloads it would send back are the ones just sent.
         f" ON CONFLICT (event_id) DO NOTHING RETURNING {dialect.appended_columns}"
     )
+    # Outside a transaction the INSERT commits by itself: a timeout waiting for its answer leaves
+    # the append's outcome unknown, not failed (project/database/deadline.py).
+    commits_itself = connection.get_autocommit()
     try:
         # On PostgreSQL, bound server-side: the statement is then prepared once per connection
         # (psycopg prepares a query it has seen a few times) instead of parsed and planned per command.
-        with (binary_cursor(connection) if connection.vendor == "postgresql" else connection.cursor()) as cursor:
+        with (binary_cursor(connection) if connection.vendor == "postgresql" else connection.cursor()) as cursor, \
+                (commit_point() if commits_itself else nullcontext()):
             cursor.execute(sql, params)
             rows = cursor.fetchall()
     except IntegrityError as error:

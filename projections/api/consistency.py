@@ -9,10 +9,13 @@ from rest_framework import status
 from rest_framework.exceptions import APIException, ValidationError
 
 from products.eventstore import Checkpoint
+from project.database.deadline import remaining
 
 from ..models import ProjectionState
 
 FIRST_DELAY, MAX_DELAY = 0.002, 0.05
+# A query that waited for its projections still needs a moment to read and answer.
+ANSWER_MARGIN = 0.5
 # No real transaction id or position reaches this; larger numbers would overflow the database's types.
 TOKEN_LIMIT = 2**63
 
@@ -70,4 +73,12 @@ class ReadYourWritesMixin:
         except ValueError:
             raise ValidationError({"min_position": ['Give a position token from a command, such as "812-5".']})
         if self.read_models:
-            wait_until_applied(self.read_models, target, settings.READ_YOUR_WRITES_TIMEOUT)
+            wait_until_applied(self.read_models, target, _longest_wait())
+
+
+def _longest_wait() -> float:
+    """READ_YOUR_WRITES_TIMEOUT, but never so long that the request would pass its deadline."""
+    left = remaining()
+    if left is None:
+        return settings.READ_YOUR_WRITES_TIMEOUT
+    return max(0.0, min(settings.READ_YOUR_WRITES_TIMEOUT, left - ANSWER_MARGIN))

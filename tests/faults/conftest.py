@@ -35,11 +35,11 @@ def subscriber(committed_db, rabbitmq_vhost):
 
 
 @contextmanager
-def service_stack(workers: int = 1, **env: str):
+def service_stack(workers: int = 1, web_threads: int = 10, **env: str):
     """gunicorn, Celery worker(s) and beat with the same environment; yields the base URL."""
     env = {"PROJECTION_SWEEP_SECONDS": "2", **env}
     with ExitStack() as stack:
-        base_url = stack.enter_context(web_server(**env))
+        base_url = stack.enter_context(web_server(threads=web_threads, **env))
         for number in range(workers):
             stack.enter_context(celery_worker(f"fault{number}", **env))
         stack.enter_context(celery_beat(**env))

@@ -1,7 +1,10 @@
 """A TCP proxy the fault tests can cut and restore, standing between our processes and a server.
 
 `cut()` closes every open connection and refuses new ones, as a server that went away does;
-`restore()` accepts again. The machine's PostgreSQL and RabbitMQ are never touched.
+`restore()` accepts again. `freeze()` keeps every connection open but holds the bytes, as a
+frozen server or a partition behind a pooler does; `hold_replies_after(b"COMMIT")` lets a
+connection's request through and holds its answer; `thaw()` delivers what was held. The
+machine's PostgreSQL and RabbitMQ are never touched.
 """
 
 from __future__ import annotations
@@ -18,6 +21,10 @@ class TcpProxy:
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._stopped = threading.Event()
+        self._thawed = threading.Event()
+        self._thawed.set()
+        self._replies_flowing: list[threading.Event] = []
+        self._reply_trigger: bytes | None = None
 
     def __enter__(self) -> "TcpProxy":
         self.restore()
@@ -59,6 +66,23 @@ class TcpProxy:
                 pass
             connection.close()
 
+    def freeze(self) -> None:
+        """Forward nothing, either way, on open and new connections, until thaw()."""
+        self._thawed.clear()
+
+    def hold_replies_after(self, trigger: bytes) -> None:
+        """On any connection whose client sends `trigger`, forward it but hold every answer after it."""
+        self._reply_trigger = trigger
+
+    def thaw(self) -> None:
+        """Deliver what was held and forward again."""
+        self._reply_trigger = None
+        with self._lock:
+            held = list(self._replies_flowing)
+        for flowing in held:
+            flowing.set()
+        self._thawed.set()
+
     def _accept(self, listener: socket.socket) -> None:
         while True:
             try:
@@ -71,14 +95,29 @@ class TcpProxy:
             except OSError:
                 client.close()
                 continue
+            replies_flowing = threading.Event()
+            replies_flowing.set()
             with self._lock:
                 self._connections |= {client, server}
-            for source, sink in ((client, server), (server, client)):
-                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+                self._replies_flowing.append(replies_flowing)
+            threading.Thread(target=self._pipe, args=(client, server, replies_flowing), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(server, client, None, replies_flowing), daemon=True).start()
 
-    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(
+        self,
+        source: socket.socket,
+        sink: socket.socket,
+        stops_replies: threading.Event | None = None,
+        held_by: threading.Event | None = None,
+    ) -> None:
         try:
             while data := source.recv(65536):
+                self._thawed.wait()
+                if held_by is not None:
+                    held_by.wait()
+                trigger = self._reply_trigger
+                if stops_replies is not None and trigger is not None and trigger in data:
+                    stops_replies.clear()
                 sink.sendall(data)
         except OSError:
             pass

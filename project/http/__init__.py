@@ -1,0 +1,1 @@
+"""HTTP code every route shares, whichever app serves it."""
