@@ -11,7 +11,7 @@ from ..domain.errors import InvalidCommand
 
 
 class TextField(serializers.CharField):
-    """A JSON string: `"sku": 12` is refused, not read as "12"."""
+    """A JSON string: `"sku": 12` is refused (DRF's CharField would read it as "12")."""
 
     json_types = (str,)
     json_type_message = "Must be a string."

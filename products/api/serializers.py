@@ -15,7 +15,6 @@ FORM_ONLY_FIELDS = frozenset({"csrfmiddlewaretoken"})
 # wrong type. A form post (the browsable API) is all text: its values are parsed by the fields.
 # (A comment, not a docstring: the OpenAPI schema would show a docstring on every command body.)
 class CommandSerializer(serializers.Serializer):
-
     def to_internal_value(self, data):
         errors = {}
         if isinstance(data, Mapping):
