@@ -7,7 +7,7 @@ import uuid
 
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_serializer, extend_schema_view
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import IsAuthenticated
@@ -17,9 +17,10 @@ from .. import metrics
 from ..domain import commands, rules
 from ..domain.errors import ProductNotFound
 from ..handlers import Idempotency, Outcome, handle
-from .fields import PriceField, RuleCharField, expected_version_field, quantity_field
+from .fields import IdField, PriceField, RuleCharField, WholeNumberField, expected_version_field, quantity_field
 from .openapi import command_schema
 from .permissions import CanIssueProductCommands
+from .serializers import CommandSerializer
 from .throttles import CommandRateThrottle
 
 _HEADER_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -93,8 +94,8 @@ class ProductRegisterApi(ProductCommandApi):
     """Register a product. Answers 202 with its id; `Location` is where it can be read."""
 
     @extend_schema_serializer(component_name="RegisterProduct")
-    class InputSerializer(serializers.Serializer):
-        product_id = serializers.UUIDField(required=False, allow_null=True, help_text="Optional; generated if absent.")
+    class InputSerializer(CommandSerializer):
+        product_id = IdField(required=False, allow_null=True, help_text="Optional; generated if absent.")
         sku = RuleCharField(rules.sku, max_length=64)
         name = RuleCharField(rules.name, max_length=rules.MAX_NAME * 2)
         description = RuleCharField(
@@ -103,7 +104,7 @@ class ProductRegisterApi(ProductCommandApi):
         category = RuleCharField(rules.category, max_length=rules.MAX_CATEGORY * 2)
         price = PriceField()
         currency = RuleCharField(rules.currency, max_length=3)
-        initial_stock = serializers.IntegerField(min_value=0, max_value=rules.MAX_QUANTITY, required=False, default=0)
+        initial_stock = WholeNumberField(min_value=0, max_value=rules.MAX_QUANTITY, required=False, default=0)
         expected_version = expected_version_field()
 
     serializer_class = InputSerializer
@@ -129,7 +130,7 @@ class ProductUpdateDetailsApi(ProductCommandApi):
     """Change the name, description or category; fields left out keep their value."""
 
     @extend_schema_serializer(component_name="UpdateProductDetails")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(CommandSerializer):
         name = RuleCharField(rules.name, max_length=rules.MAX_NAME * 2, required=False)
         description = RuleCharField(
             rules.description, max_length=rules.MAX_DESCRIPTION * 2, required=False, allow_blank=True
@@ -153,7 +154,7 @@ class ProductChangePriceApi(ProductCommandApi):
     """Set a new price; without `currency` the current currency stays."""
 
     @extend_schema_serializer(component_name="ChangePrice")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(CommandSerializer):
         price = PriceField()
         currency = RuleCharField(rules.currency, max_length=3, required=False)
         expected_version = expected_version_field()
@@ -169,7 +170,7 @@ class ProductReceiveStockApi(ProductCommandApi):
     """Add received units to the stock."""
 
     @extend_schema_serializer(component_name="ReceiveStock")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(CommandSerializer):
         quantity = quantity_field()
         expected_version = expected_version_field()
 
@@ -184,7 +185,7 @@ class ProductShipStockApi(ProductCommandApi):
     """Take shipped units out of the stock; more than is in stock is refused (409)."""
 
     @extend_schema_serializer(component_name="ShipStock")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(CommandSerializer):
         quantity = quantity_field()
         expected_version = expected_version_field()
 
@@ -201,7 +202,7 @@ class ProductDiscontinueApi(ProductCommandApi):
     """Discontinue the product; it accepts no further commands."""
 
     @extend_schema_serializer(component_name="DiscontinueProduct")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(CommandSerializer):
         reason = RuleCharField(rules.reason, max_length=rules.MAX_REASON * 2, required=False, allow_blank=True)
         expected_version = expected_version_field()
 

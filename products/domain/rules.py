@@ -6,10 +6,18 @@ import re
 import unicodedata
 from decimal import Context, Decimal
 
+import iso4217
+
 from .errors import InvalidCommand
 
 SKU_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-CURRENCY_PATTERN = re.compile(r"[A-Z]{3}")
+# The active codes are ISO 4217's current list ("list one") as its maintenance agency publishes it,
+# shipped by the pinned `iso4217` package (`iso4217.__published__` dates it): withdrawn codes such
+# as HRK or ANG are not on it. Funds, precious metals and units of account (CLF, XAU, XDR) are
+# active codes and stay; XTS is reserved for testing and XXX means "no currency", so neither
+# can price a product.
+NOT_A_PRICE_CURRENCY = frozenset({"XTS", "XXX"})
+ACTIVE_CURRENCIES = frozenset(currency.code for currency in iso4217.Currency) - NOT_A_PRICE_CURRENCY
 MAX_NAME = 200
 MAX_CATEGORY = 100
 MAX_DESCRIPTION = 5000
@@ -85,8 +93,8 @@ def price(value: Decimal) -> Decimal:
 
 
 def currency(value: str) -> str:
-    if not CURRENCY_PATTERN.fullmatch(value):
-        raise InvalidCommand("currency", "Three capital letters, such as EUR.")
+    if not isinstance(value, str) or value not in ACTIVE_CURRENCIES:
+        raise InvalidCommand("currency", "An active ISO 4217 currency code in capitals, such as EUR.")
     return value
 
 

@@ -1,6 +1,6 @@
 """Page-number pagination without COUNT(*): a page reads one row more to know whether a next one exists."""
 
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
@@ -30,19 +30,33 @@ class PagePagination(BasePagination):
         return rows[:size]
 
     def get_page_number(self, request) -> int:
-        raw = request.query_params.get(self.page_query_param, "1").strip()
-        if not (raw.isascii() and raw.isdigit() and len(raw) <= MAX_PAGE_DIGITS and int(raw) >= 1):
+        """Not a whole number from 1: a 400 naming `page`; past the last page: a 404."""
+        digits = self._whole_number(request, self.page_query_param, "A whole number from 1.")
+        if not digits:
+            return 1
+        if len(digits) > MAX_PAGE_DIGITS:
             raise NotFound(self.invalid_page_message)
-        return int(raw)
+        return int(digits)
 
     def get_page_size(self, request) -> int:
-        """Garbage, zero or negative: the default; too large: the maximum (never an error)."""
-        raw = request.query_params.get(self.page_size_query_param, "").strip()
-        if not (raw.isascii() and raw.isdigit()) or not raw.lstrip("0"):
+        """Not a whole number from 1: a 400 naming `page_size`; more than the maximum: the maximum."""
+        message = f"A whole number from 1 (at most {self.max_page_size} rows are given)."
+        digits = self._whole_number(request, self.page_size_query_param, message)
+        if not digits:
             return self.page_size
-        digits = raw.lstrip("0")
         # Compare lengths first: int() of a huge digit string is slow, or refused past 4300 digits.
         return self.max_page_size if len(digits) > 3 else min(int(digits), self.max_page_size)
+
+    @staticmethod
+    def _whole_number(request, param: str, message: str) -> str:
+        """The parameter's digits without leading zeros ("" when it is absent or empty)."""
+        raw = request.query_params.get(param, "").strip()
+        if not raw:
+            return ""
+        digits = raw.lstrip("0")
+        if not (raw.isascii() and raw.isdigit() and digits):
+            raise ValidationError({param: [message]})
+        return digits
 
     def get_next_link(self):
         if not self.has_next:

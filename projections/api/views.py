@@ -55,7 +55,7 @@ ORDERING = OpenApiParameter(
     OpenApiParameter.QUERY,
     description=(
         "Comma-separated fields among `name`, `sku`, `price`, `stock`, `created_at`, `updated_at`, each with "
-        "`-` for descending; unknown fields are ignored. Default: `name`."
+        "`-` for descending; any other field is a 400. Default: `name`."
     ),
 )
 IF_NONE_MATCH = OpenApiParameter(
@@ -91,7 +91,7 @@ def query_schema(operation_id: str, summary: str, response, *, listing: bool, st
     """The schema of one query's GET: its answer (paginated when `listing`), parameters and errors."""
     errors = dict(QUERY_ERRORS)
     if listing:
-        errors[404] = openapi.error("`not_found`: an invalid page, or one past the last.")
+        errors[404] = openapi.error("`not_found`: a page past the last one.")
     if staff:
         errors[403] = openapi.error("`permission_denied`: staff only.")
     parameters = [*QUERY_HEADERS, *([PAGE, PAGE_SIZE] if listing else []), *extra.pop("parameters", [])]

@@ -483,31 +483,6 @@ def test_a_null_expected_version_is_treated_as_absent(client, product):
     assert response.json()["version"] == 2
 
 
-# --- Unknown fields are ignored -----------------------------------------------------------
-
-
-def test_unknown_extra_fields_are_ignored(client):
-    body = register_body(color="red", stock=999, version=7, events=[], nested={"a": [1, 2, {"b": None}]})
-
-    with stores_events(1):
-        response = post_json(client, PRODUCTS, body)
-
-    assert response.status_code == 202, response.content
-    product_id = uuid.UUID(response.json()["product_id"])
-    (event,) = eventstore.load(product_id)
-    assert event.type == "ProductRegistered"
-    assert not {"color", "stock", "version", "events", "nested"} & event.data.keys()
-    assert event.data["initial_stock"] == 10
-
-
-def test_unknown_fields_on_a_product_command_are_ignored(client, product):
-    with stores_events(1):
-        response = post_json(client, command_path(product, "receive-stock"), {"quantity": 3, "stock": -5})
-
-    assert response.status_code == 202, response.content
-    assert eventstore.load(product)[-1].data == {"quantity": 3, "stock": 13}
-
-
 # --- Headers: If-Match, Idempotency-Key -----------------------------------
 
 

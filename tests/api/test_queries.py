@@ -206,25 +206,17 @@ def test_the_category_filter_is_exact(reader, shelf):
 @pytest.mark.parametrize(
     "params",
     [
-        {"ordering": "password"},
-        {"ordering": "-data__secret"},
-        {"ordering": "id"},
-        {"ordering": "--name"},
-        {"ordering": "price__gt"},
-        {"ordering": "name;DROP TABLE read_product_catalog"},
-        {"ordering": "\x00"},
-        {"in_stock": "maybe"},
         {"_connector": "OR"},
         {"_negated": "true", "id": "x"},
-        {"page_size": "0"},
-        {"page_size": "-5"},
-        {"page_size": "abc"},
-        {"page_size": "1e400"},
-        {"page_size": "9" * 5000},
         {"unknown": "1"},
+        {"colour": "red"},
+        {"in_stock": ""},
+        {"ordering": ""},
+        {"page_size": ""},
+        {"page_size": "9" * 5000},  # more than the maximum: the maximum
     ],
 )
-def test_unknown_ordering_and_filter_values_are_ignored(reader, shelf, params):
+def test_unknown_parameters_and_empty_values_are_ignored(reader, shelf, params):
     body = products(reader, shelf, **params)
 
     assert sorted(shelf.names(body)) == ["Anvil", "Bucket", "Chisel", "Drill"]
@@ -240,16 +232,70 @@ def test_unknown_ordering_and_filter_values_are_ignored(reader, shelf, params):
         ({"max_price": "NaN"}, "max_price"),
         ({"min_price": "-Infinity"}, "min_price"),
         ({"status": "nope"}, "status"),
+        ({"status": "xyz"}, "status"),
+        ({"in_stock": "maybe"}, "in_stock"),
+        ({"in_stock": "yes"}, "in_stock"),
+        ({"in_stock": "2"}, "in_stock"),
+        ({"in_stock": "1' OR '1'='1"}, "in_stock"),
         ({"sku": "a\x00b"}, "sku"),
         ({"category": "\x00"}, "category"),
         ({"search": "\x00"}, "search"),
+        ({"ordering": "colour"}, "ordering"),
+        ({"ordering": "password"}, "ordering"),
+        ({"ordering": "-data__secret"}, "ordering"),
+        ({"ordering": "id"}, "ordering"),
+        ({"ordering": "--name"}, "ordering"),
+        ({"ordering": "price__gt"}, "ordering"),
+        ({"ordering": "name,colour"}, "ordering"),
+        ({"ordering": "name,"}, "ordering"),
+        ({"ordering": "name;DROP TABLE read_product_catalog"}, "ordering"),
+        ({"ordering": "\x00"}, "ordering"),
+        ({"page_size": "0"}, "page_size"),
+        ({"page_size": "-5"}, "page_size"),
+        ({"page_size": "abc"}, "page_size"),
+        ({"page_size": "1e400"}, "page_size"),
+        ({"page_size": "2.5"}, "page_size"),
+        ({"page": "0"}, "page"),
+        ({"page": "-1"}, "page"),
+        ({"page": "abc"}, "page"),
+        ({"page": "1.5"}, "page"),
         ({"min_position": "latest"}, "min_position"),
         ({"min_position": "99999999999999999999-1"}, "min_position"),
     ],
 )
 def test_bad_filter_values_are_a_400_naming_the_parameter(reader, shelf, params, field):
-    body = assert_field_errors(reader.get(PRODUCTS, {"category": shelf.category, **params}), field)
+    with stores_nothing():
+        body = assert_field_errors(reader.get(PRODUCTS, {"category": shelf.category, **params}), field)
     assert "Traceback" not in str(body) and "SELECT" not in str(body)
+
+
+def test_a_bad_ordering_names_the_fields_it_may_be(reader, shelf):
+    body = assert_field_errors(reader.get(PRODUCTS, {"category": shelf.category, "ordering": "colour"}), "ordering")
+
+    assert all(name in body["ordering"][0] for name in ORDERINGS), body
+
+
+@pytest.mark.parametrize("value", ["true", "TRUE", "True", "1", " true "])
+def test_in_stock_takes_true_in_any_case_and_1(reader, shelf, value):
+    assert set(shelf.names(products(reader, shelf, in_stock=value))) == {"Anvil", "Chisel", "Drill"}
+
+
+@pytest.mark.parametrize("value", ["false", "FALSE", "0"])
+def test_in_stock_takes_false_in_any_case_and_0(reader, shelf, value):
+    assert shelf.names(products(reader, shelf, in_stock=value)) == ["Bucket"]
+
+
+def test_the_browsable_apis_filter_form_shows_the_in_stock_choice(reader, shelf):
+    page = reader.get(PRODUCTS, {"category": shelf.category, "in_stock": "TRUE"}, HTTP_ACCEPT="text/html")
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert '<label for="id_in_stock">In stock:</label>' in html
+    assert '<option value="true" selected>Yes</option>' in html
+
+
+def test_ordering_takes_several_fields(reader, shelf):
+    assert shelf.names(products(reader, shelf, ordering="-price, name")) == ORDERINGS["price"][::-1]
 
 
 def test_an_injection_attempt_is_just_a_search_term(reader, shelf):
@@ -257,9 +303,14 @@ def test_an_injection_attempt_is_just_a_search_term(reader, shelf):
     assert products(reader, shelf, sku="' OR '1'='1")["results"] == []
 
 
-@pytest.mark.parametrize("page", ["0", "-1", "abc", "1.5", "99999999999999999999", "9" * 5000, "3"])
-def test_an_invalid_or_empty_page_is_a_404(reader, shelf, page):
+@pytest.mark.parametrize("page", ["3", "99999999999999999999", "9" * 5000])
+def test_a_page_past_the_last_is_a_404(reader, shelf, page):
     assert_error(reader.get(PRODUCTS, {"category": shelf.category, "page": page, "page_size": "2"}), 404)
+
+
+@pytest.mark.parametrize("page, expected", [("", ["Anvil", "Bucket"]), ("1", ["Anvil", "Bucket"]), ("02", ["Chisel", "Drill"])])
+def test_a_page_is_a_whole_number_from_1_and_empty_is_the_first(reader, shelf, page, expected):
+    assert shelf.names(products(reader, shelf, page=page, page_size="2")) == expected
 
 
 # --- Pagination -------------------------------------------------------------------------------
@@ -428,10 +479,19 @@ def test_the_event_log_hides_events_that_an_open_older_transaction_could_still_p
         ({"after": "99999999999999999999-1"}, "after"),
         ({"type": "\x00"}, "type"),
         ({"min_position": "x"}, "min_position"),
+        ({"page_size": "abc"}, "page_size"),
+        ({"page": "0"}, "page"),
     ],
 )
 def test_bad_event_log_filters_are_a_400(staff, params, field):
     assert_field_errors(staff.get("/api/events/", params), field)
+
+
+@pytest.mark.parametrize("params, field", [({"page_size": "-1"}, "page_size"), ({"page": "x"}, "page")])
+def test_every_list_refuses_a_bad_page_or_page_size(staff, shelf, params, field):
+    for path in ("/api/categories/", f"{PRODUCTS}{shelf.ids['Drill']}/price-history/", "/api/projections/"):
+        assert_field_errors(staff.get(path, params), field)
+        assert_json(staff.get(path, {field: "1"}), 200)  # the control
 
 
 @pytest.mark.parametrize("path", ["/api/events/", "/api/projections/"])

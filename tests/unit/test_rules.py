@@ -193,13 +193,23 @@ def test_a_price_with_many_decimal_places_is_refused_not_rounded(price):
 # --- currency --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("currency", ["EUR", "USD", "JPY"])
-def test_three_capital_letters_are_a_currency(currency):
+@pytest.mark.parametrize(
+    "currency",
+    ["EUR", "USD", "JPY", "CHF", "XCG", "ZWG", "SLE", "XAU", "XDR", "CLF"],
+    ids=["EUR", "USD", "JPY", "CHF", "XCG-2025", "ZWG-2024", "SLE-2022", "gold", "SDR", "fund-code"],
+)
+def test_an_active_iso_4217_code_is_a_currency(currency):
     assert registration(currency=currency).currency == currency
 
 
 BAD_CURRENCIES = pytest.mark.parametrize(
-    "currency", ["eur", "Eur", "EU", "EURO", "", "E1R", " EUR", "EUR\n", "ÉUR"]
+    "currency",
+    [
+        "eur", "Eur", "EU", "EURO", "", "E1R", " EUR", "EUR\n", "ÉUR",
+        "XYZ", "ABC",  # three capitals, but no currency
+        "HRK", "ANG", "ZWL", "DEM", "CUC",  # withdrawn from ISO 4217
+        "XTS", "XXX",  # the testing code and "no currency"
+    ],
 )
 
 
