@@ -55,16 +55,23 @@ class PriceHistoryEntryAdmin(ReadModelAdmin):
 
 @admin.register(SkippedEvent)
 class SkippedEventAdmin(ReadOnlyAdmin):
-    list_display = ("projection", "position", "event_type", "reason", "skipped_by", "skipped_at")
+    list_display = ("projection", "position_token", "event_type", "reason", "skipped_by", "skipped_at")
     list_filter = ("projection", "event_type")
     search_fields = ("reason", "skipped_by", "=event_id")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(event_tx=operations.tx_of_event_at("position"))
+
+    @admin.display(description="position", ordering="position")
+    def position_token(self, skipped):
+        return str(Checkpoint(skipped.event_tx, skipped.position))
 
 
 @admin.register(ProjectionState)
 class ProjectionStateAdmin(ReadOnlyAdmin):
     """Each projection's health; operators move it only through the actions."""
 
-    list_display = ("name", "status", "position", "lag", "attempts", "failed_position", "error", "updated_at")
+    list_display = ("name", "status", "position", "lag", "attempts", "failed_at", "error", "updated_at")
     list_filter = ("status",)
     actions = ["rebuild_selected", "retry_selected"]
 
@@ -74,7 +81,8 @@ class ProjectionStateAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request):
         # Rows of projections no longer configured can be neither run nor operated.
-        return super().get_queryset(request).filter(name__in=list(projectors.all_projectors()))
+        states = super().get_queryset(request).filter(name__in=list(projectors.all_projectors()))
+        return operations.with_failed_tx(states)
 
     def has_operate_permission(self, request):
         return request.user.has_perm("projections.operate_projections")
@@ -86,6 +94,10 @@ class ProjectionStateAdmin(ReadOnlyAdmin):
     @admin.display(description="lag (events)")
     def lag(self, state):
         return engine.lag(state)
+
+    @admin.display(description="failed position")
+    def failed_at(self, state):
+        return operations.failed_token(state) or "-"
 
     @admin.display(description="last error")
     def error(self, state):

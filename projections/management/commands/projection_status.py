@@ -6,13 +6,14 @@ from django.core.management.base import BaseCommand
 
 from projections import operations
 
-COLUMNS = ("name", "status", "position", "lag", "attempts", "last error", "updated")
+# failed_position: the token projection_skip --event takes, shown while the projection is held on it.
+COLUMNS = ("name", "status", "position", "lag", "attempts", "failed_position", "last error", "updated")
 
 
 class Command(BaseCommand):
     help = (
-        "Show each projection's status, position, lag and last error. Use it when a read model "
-        "looks stale, before and after a retry or a skip; --json for scripts and monitoring."
+        "Show each projection's status, position, lag, the event it failed at and its last error. Use "
+        "it when a read model looks stale, before and after a retry or a skip; --json for scripts."
     )
 
     def add_arguments(self, parser):
@@ -25,7 +26,7 @@ class Command(BaseCommand):
             return
         rows = [
             (
-                s.name, s.status, s.position, f"{s.lag:,}", str(s.attempts),
+                s.name, s.status, s.position, f"{s.lag:,}", str(s.attempts), s.failed_position or "-",
                 s.last_error.split("\n", 1)[0][:80] or "-",
                 s.updated_at.strftime("%Y-%m-%d %H:%M:%S") if s.updated_at else "-",
             )
