@@ -7,7 +7,7 @@ from django.utils.html import format_html
 
 from products.eventstore import Checkpoint
 
-from . import engine, operations, projectors, tasks
+from . import engine, horizon, operations, projectors, tasks
 from .models import CatalogProduct, CategoryMember, CategorySummary, PriceHistoryEntry, ProjectionState, SkippedEvent
 
 ERROR_CHARS = 40  # of the last error's first line in the list; hover for the line, open the row for all of it
@@ -90,7 +90,12 @@ class ProjectionStateAdmin(ReadOnlyAdmin):
 
     def changelist_view(self, request, extra_context=None):
         engine.ensure_states(projectors.all_projectors())  # a projection that never ran still shows
+        self.warn_of_horizon_holders(request)
         return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        self.warn_of_horizon_holders(request)
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_queryset(self, request):
         # Rows of projections no longer configured can be neither run nor operated.
@@ -99,6 +104,10 @@ class ProjectionStateAdmin(ReadOnlyAdmin):
 
     def has_operate_permission(self, request):
         return request.user.has_perm("projections.operate_projections")
+
+    def warn_of_horizon_holders(self, request):
+        for holder in horizon.horizon_holders():
+            self.message_user(request, f"Held back by a long writing transaction: {holder}", messages.WARNING)
 
     @admin.display(description="position")
     def position(self, state):

@@ -216,7 +216,7 @@ def test_status_lists_every_projection_with_the_event_it_failed_at_and_its_last_
 def test_status_as_json_parses_and_lists_every_projection(committed_db, fresh_projectors):
     out = StringIO()
     call_command("projection_status", "--json", stdout=out)
-    statuses = json.loads(out.getvalue())
+    statuses = json.loads(out.getvalue())["projections"]
     assert sorted(s["name"] for s in statuses) == sorted(projectors.all_projectors())
     assert {"status", "position", "lag", "attempts", "last_error", "failed_position", "updated_at"} <= set(statuses[0])
     assert all(Checkpoint.parse(s["position"]) for s in statuses)
@@ -225,7 +225,7 @@ def test_status_as_json_parses_and_lists_every_projection(committed_db, fresh_pr
 def test_status_as_json_gives_the_failed_event_as_a_token(stalled):
     out = StringIO()
     call_command("projection_status", "--json", stdout=out)
-    by_name = {s["name"]: s for s in json.loads(out.getvalue())}
+    by_name = {s["name"]: s for s in json.loads(out.getvalue())["projections"]}
     assert by_name[POISON]["failed_position"] == str(stalled.checkpoint)
     assert by_name["product_catalog"]["failed_position"] is None
 

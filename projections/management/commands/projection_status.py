@@ -1,10 +1,10 @@
 import json
-from datetime import datetime
 from dataclasses import asdict
+from datetime import datetime
 
 from django.core.management.base import BaseCommand
 
-from projections import operations
+from projections import horizon, operations
 
 # failed_position: the token projection_skip --event takes, shown while the projection is held on it.
 COLUMNS = ("name", "status", "position", "lag", "attempts", "failed_position", "last error", "updated")
@@ -12,8 +12,9 @@ COLUMNS = ("name", "status", "position", "lag", "attempts", "failed_position", "
 
 class Command(BaseCommand):
     help = (
-        "Show each projection's status, position, lag, the event it failed at and its last error. Use "
-        "it when a read model looks stale, before and after a retry or a skip; --json for scripts."
+        "Show each projection's status, position, lag, the event it failed at and its last error, "
+        "and any long transaction holding them all back. Use it when a read model looks stale, "
+        "before and after a retry or a skip; --json for scripts."
     )
 
     def add_arguments(self, parser):
@@ -21,8 +22,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         statuses = operations.statuses()
+        holders = horizon.horizon_holders()
         if options["json"]:
-            self.stdout.write(json.dumps([asdict(status) for status in statuses], indent=2, default=datetime.isoformat))
+            report = {
+                "projections": [asdict(status) for status in statuses],
+                "horizon_holders": [holder.as_dict() for holder in holders],
+            }
+            self.stdout.write(json.dumps(report, indent=2, default=datetime.isoformat))
             return
         rows = [
             (
@@ -35,3 +41,8 @@ class Command(BaseCommand):
         widths = [max(len(row[i]) for row in [COLUMNS, *rows]) for i in range(len(COLUMNS))]
         for row in [COLUMNS, *rows]:
             self.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        if holders:
+            self.stdout.write("\nEvery projection reads only below the oldest of these open writing transactions "
+                              "(see docs/OPERATIONS.md):")
+            for holder in holders:
+                self.stdout.write(self.style.WARNING(f"  held back by {holder}"))
