@@ -4,7 +4,11 @@ They sit outside /api/ (the role middleware and DRF's authentication do not appl
 - GET /health/live: 200 {"status": "ok"} while the process answers; no I/O.
 - GET /health/ready: 200 when the database answers, the broker is reachable (not checked on
   the embedded file broker) and every projection is under HEALTH_MAX_PROJECTION_LAG events
-  behind and not stalled; otherwise 503. The body lists each check's result either way.
+  behind and not stalled; otherwise 503. The body lists each check's result either way, and
+  under "projections" any long writing transaction holding every projection back
+  ("horizon_holders"). That alone does not fail readiness: it is the cluster's, not this
+  instance's, and taking every instance out of service would stop commands too, which it
+  does not hold back; the lag it causes fails readiness at HEALTH_MAX_PROJECTION_LAG.
 - GET /metrics: the Prometheus exposition. Open unless METRICS_TOKEN is set, then it needs
   `Authorization: Bearer <METRICS_TOKEN>`. With PROMETHEUS_MULTIPROC_DIR set (gunicorn with
   several workers) it adds up every process's metrics.
@@ -96,20 +100,25 @@ def check_broker() -> dict:
 
 
 def check_projections() -> dict:
-    from projections import operations
+    from projections import horizon, operations
 
     limit = int(getattr(settings, "HEALTH_MAX_PROJECTION_LAG", 10000))
     projections = {
         status.name: {"status": status.status, "lag": status.lag} for status in operations.statuses()
     }
+    holders = horizon.horizon_holders()
     behind = [name for name, p in projections.items() if p["lag"] >= limit]
     stalled = [name for name, p in projections.items() if p["status"] == "stalled"]
-    result: dict = {"ok": not behind and not stalled, "max_lag": limit, "projections": projections}
-    if behind or stalled:
+    result: dict = {
+        "ok": not behind and not stalled, "max_lag": limit, "projections": projections,
+        "horizon_holders": [holder.as_dict() for holder in holders],
+    }
+    if behind or stalled or holders:
         result["detail"] = "; ".join(
             part for part in (
                 f"stalled: {', '.join(stalled)}" if stalled else "",
                 f"lag of {limit} or more: {', '.join(behind)}" if behind else "",
+                f"held back by {holders[0]}" if holders else "",
             ) if part
         )
     return result

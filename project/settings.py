@@ -343,5 +343,8 @@ LOG_FORMAT = os.environ.get("LOG_FORMAT") or ("plain" if DEBUG else "json")
 LOGGING = logging_config(LOG_FORMAT, os.environ.get("LOG_LEVEL", "INFO"))
 # /health/ready answers 503 when a projection is this many events behind (or stalled).
 HEALTH_MAX_PROJECTION_LAG = int(os.environ.get("HEALTH_MAX_PROJECTION_LAG", "10000"))
+# A writing transaction open this long anywhere on the cluster is reported as holding the
+# projections back (projections/horizon.py); a command's own lasts milliseconds.
+HORIZON_HOLDER_SECONDS = float(os.environ.get("HORIZON_HOLDER_SECONDS", "5"))
 # Set it and /metrics needs "Authorization: Bearer <METRICS_TOKEN>"; unset, /metrics is open.
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")

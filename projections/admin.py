@@ -1,10 +1,17 @@
+import re
+
 from django.contrib import admin, messages
 from django.template.defaultfilters import truncatechars
+from django.utils import timezone
+from django.utils.html import format_html
 
 from products.eventstore import Checkpoint
 
-from . import engine, operations, projectors, tasks
+from . import engine, horizon, operations, projectors, tasks
 from .models import CatalogProduct, CategoryMember, CategorySummary, PriceHistoryEntry, ProjectionState, SkippedEvent
+
+ERROR_CHARS = 40  # of the last error's first line in the list; hover for the line, open the row for all of it
+DOTTED_EXCEPTION = re.compile(r"^(?:\w+\.)+(?=\w+:)")
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -55,41 +62,82 @@ class PriceHistoryEntryAdmin(ReadModelAdmin):
 
 @admin.register(SkippedEvent)
 class SkippedEventAdmin(ReadOnlyAdmin):
-    list_display = ("projection", "position", "event_type", "reason", "skipped_by", "skipped_at")
+    list_display = ("projection", "position_token", "event_type", "reason", "skipped_by", "skipped_at")
     list_filter = ("projection", "event_type")
     search_fields = ("reason", "skipped_by", "=event_id")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(event_tx=operations.tx_of_event_at("position"))
+
+    @admin.display(description="position", ordering="position")
+    def position_token(self, skipped):
+        return str(Checkpoint(skipped.event_tx, skipped.position))
 
 
 @admin.register(ProjectionState)
 class ProjectionStateAdmin(ReadOnlyAdmin):
     """Each projection's health; operators move it only through the actions."""
 
-    list_display = ("name", "status", "position", "lag", "attempts", "failed_position", "error", "updated_at")
-    list_filter = ("status",)
+    # Short cells and no filter panel (there are only a handful of rows), so the list fits a
+    # laptop's screen beside the admin's navigation; the row's page has the whole error.
+    list_display = ("name", "status", "position", "lag", "attempts", "failed_at", "error", "updated")
+    fields = (
+        "name", "status", "position", "lag", "attempts", "next_retry_at", "failed_at", "last_error",
+        "events_applied", "updated_at",
+    )
+    readonly_fields = fields
     actions = ["rebuild_selected", "retry_selected"]
 
     def changelist_view(self, request, extra_context=None):
         engine.ensure_states(projectors.all_projectors())  # a projection that never ran still shows
+        self.warn_of_horizon_holders(request)
         return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        self.warn_of_horizon_holders(request)
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_queryset(self, request):
         # Rows of projections no longer configured can be neither run nor operated.
-        return super().get_queryset(request).filter(name__in=list(projectors.all_projectors()))
+        states = super().get_queryset(request).filter(name__in=list(projectors.all_projectors()))
+        return operations.with_failed_tx(states)
 
     def has_operate_permission(self, request):
         return request.user.has_perm("projections.operate_projections")
+
+    def warn_of_horizon_holders(self, request):
+        for holder in horizon.horizon_holders():
+            self.message_user(request, f"Held back by a long writing transaction: {holder}", messages.WARNING)
 
     @admin.display(description="position")
     def position(self, state):
         return str(Checkpoint(state.last_tx, state.last_position))
 
-    @admin.display(description="lag (events)")
+    @admin.display(description="lag")
     def lag(self, state):
         return engine.lag(state)
 
+    @admin.display(description="failed position")
+    def failed_at(self, state):
+        return operations.failed_token(state) or "-"
+
     @admin.display(description="last error")
     def error(self, state):
-        return truncatechars(state.last_error.split("\n", 1)[0], 120)
+        first_line = state.last_error.split("\n", 1)[0]
+        if not first_line:
+            return "-"
+        # Without the exception's module ("psycopg.errors."), the cell has room for its message.
+        short = DOTTED_EXCEPTION.sub("", first_line)
+        return format_html('<span title="{}">{}</span>', first_line, truncatechars(short, ERROR_CHARS))
+
+    @admin.display(description="updated at", ordering="updated_at")
+    def updated(self, state):
+        # The date over the time at most: broken anywhere else, either is hard to read.
+        moment = timezone.localtime(state.updated_at)
+        return format_html(
+            '<span style="white-space: nowrap">{}</span> <span style="white-space: nowrap">{}</span>',
+            moment.strftime("%Y-%m-%d"), moment.strftime("%H:%M:%S"),
+        )
 
     @admin.action(permissions=["operate"], description="Rebuild selected projections")
     def rebuild_selected(self, request, queryset):

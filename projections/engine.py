@@ -409,12 +409,12 @@ def _failure_changes(attempts: int, cause: BaseException, event: RecordedEvent |
     stalled = attempts >= settings.PROJECTION_MAX_ATTEMPTS
     backoff = min(settings.PROJECTION_RETRY_BASE_SECONDS * 2 ** (attempts - 1), 300)
     detail = "".join(traceback.format_exception_only(type(cause), cause)).strip()
-    where = f" at {event.position} ({event.type} {event.event_id})" if event else ""
+    where = f" at {event.checkpoint} ({event.type} {event.event_id})" if event else ""
     log.error("Projection failed%s on attempt %s: %s", where, attempts, detail)
     return dict(
         status=ProjectionState.STALLED if stalled else ProjectionState.RETRYING,
         next_retry_at=None if stalled else timezone.now() + timedelta(seconds=backoff),
-        last_error=f"{detail}\n(event {event.event_id} {event.type} at position {event.position})" if event else detail,
+        last_error=f"{detail}\n(event {event.event_id} {event.type} at position {event.checkpoint})" if event else detail,
         failed_position=event.position if event else None,
     )
 
@@ -426,7 +426,7 @@ def _record_failure(name: str, attempts: int, error: Exception, event: RecordedE
 
 def _stall(name: str, event: RecordedEvent | None, using: str) -> None:
     """Out of attempts and no failure recorded: the runner died in the batch each time."""
-    where = f" at position {event.position} ({event.type} {event.event_id})" if event else ""
+    where = f" at position {event.checkpoint} ({event.type} {event.event_id})" if event else ""
     ProjectionState.objects.using(using).filter(name=name).update(
         status=ProjectionState.STALLED,
         next_retry_at=None,

@@ -2,8 +2,9 @@
 
 Batch durations and events applied are observed in the process that runs the engine (a Celery
 worker: it serves them on WORKER_METRICS_PORT when that is set, see `serve_worker_metrics`).
-Lag and status are read from the database when /metrics is scraped (`ProjectionCollector`), so
-any web process reports them, whichever worker applied the events.
+Lag, status and the age of a transaction holding the projections back (projections/horizon.py)
+are read from the database when /metrics is scraped (`ProjectionCollector`), so any web
+process reports them, whichever worker applied the events.
 """
 
 from __future__ import annotations
@@ -52,18 +53,24 @@ def batch_log_fields(projection: str, applied: list, seconds: float) -> dict:
 
 
 class ProjectionCollector(Collector):
-    """Each projection's lag and status, read when the metrics are scraped."""
+    """Each projection's lag and status, and what holds them all back, read when the metrics are scraped."""
 
     def collect(self):
-        from . import operations  # the ORM, only when scraped
+        from . import horizon, operations  # the ORM, only when scraped
 
         lag = GaugeMetricFamily("catalog_projection_lag_events", "Stored events the projection has not applied.", labels=["projection"])
         status = GaugeMetricFamily(
             "catalog_projection_status", "1 for the projection's current status, 0 for the others.", labels=["projection", "status"]
         )
         up = GaugeMetricFamily("catalog_projection_status_up", "1 if the projections' state could be read.")
+        held = GaugeMetricFamily(
+            "catalog_projection_horizon_holder_age_seconds",
+            "How long the oldest writing transaction holding every projection back has been open; "
+            "0 while none has been open HORIZON_HOLDER_SECONDS.",
+        )
         try:
             current = operations.statuses()
+            holders = horizon.horizon_holders()
         except Exception as error:  # the database is down: say so, do not fail the whole scrape
             log.warning("Could not read the projections' state for the metrics: %s: %s", type(error).__name__, error)
             up.add_metric([], 0)
@@ -73,8 +80,9 @@ class ProjectionCollector(Collector):
             lag.add_metric([projection.name], projection.lag)
             for name in STATUSES:
                 status.add_metric([projection.name, name], 1 if projection.status == name else 0)
+        held.add_metric([], holders[0].age_seconds if holders else 0)
         up.add_metric([], 1)
-        yield from (lag, status, up)
+        yield from (lag, status, held, up)
 
 
 def serve_worker_metrics(port: int, address: str = "0.0.0.0") -> None:

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from products import eventstore
 from products.eventstore import Checkpoint
+from products.models import StoredEvent
 
 from . import engine, projectors
 from .models import ProjectionState, SkippedEvent
@@ -21,11 +23,11 @@ from .models import ProjectionState, SkippedEvent
 class Status:
     name: str
     status: str
-    position: str
+    position: str  # a position token, as the API gives them (see products.eventstore.Checkpoint)
     lag: int
     attempts: int
     last_error: str
-    failed_position: int | None
+    failed_position: str | None  # the token of the event the last failure stopped at: projection_skip's --event
     events_applied: int
     updated_at: datetime | None
 
@@ -33,7 +35,7 @@ class Status:
 def statuses(using: str = DEFAULT_DB_ALIAS) -> list[Status]:
     names = list(projectors.all_projectors())
     engine.ensure_states(names, using)
-    states = ProjectionState.objects.using(using).filter(name__in=names).order_by("name")
+    states = with_failed_tx(ProjectionState.objects.using(using).filter(name__in=names).order_by("name"))
     return [
         Status(
             name=state.name,
@@ -42,12 +44,32 @@ def statuses(using: str = DEFAULT_DB_ALIAS) -> list[Status]:
             lag=engine.lag(state, using),
             attempts=state.attempts,
             last_error=state.last_error,
-            failed_position=state.failed_position,
+            failed_position=failed_token(state),
             events_applied=state.events_applied,
             updated_at=state.updated_at,
         )
         for state in states
     ]
+
+
+def with_failed_tx(states: QuerySet) -> QuerySet:
+    """The states, each annotated with `failed_tx`: the transaction id of the event it failed at."""
+    return states.annotate(failed_tx=tx_of_event_at("failed_position"))
+
+
+def tx_of_event_at(position_field: str) -> Subquery:
+    """The transaction id of the stored event at the position in `position_field`.
+
+    Rows that refer to an event keep only its position; its token needs the tx as well.
+    """
+    return Subquery(StoredEvent.objects.filter(position=OuterRef(position_field)).values("tx")[:1])
+
+
+def failed_token(state: ProjectionState) -> str | None:
+    """The position token of the event the projection failed at (a state from `with_failed_tx`)."""
+    if state.failed_position is None or state.failed_tx is None:
+        return None
+    return str(Checkpoint(state.failed_tx, state.failed_position))
 
 
 def retry(name: str, using: str = DEFAULT_DB_ALIAS) -> None:
@@ -59,8 +81,8 @@ class CannotSkip(Exception):
     pass
 
 
-def skip(name: str, position: int, reason: str, skipped_by: str = "", using: str = DEFAULT_DB_ALIAS) -> SkippedEvent:
-    """Move `name` past the event at `position`, which must be the next one it has to apply.
+def skip(name: str, event: Checkpoint, reason: str, skipped_by: str = "", using: str = DEFAULT_DB_ALIAS) -> SkippedEvent:
+    """Move `name` past `event` (its token parsed), which must be the next one it has to apply.
 
     Recorded in projection_skipped_event with the reason and the last error. Only the next
     event can be skipped, so a skip can never jump over events that were not looked at.
@@ -75,22 +97,22 @@ def skip(name: str, position: int, reason: str, skipped_by: str = "", using: str
         with transaction.atomic(using=using):
             state = ProjectionState.objects.using(using).select_for_update().get(name=name)
             upcoming = eventstore.read_all(after=Checkpoint(state.last_tx, state.last_position), limit=1, using=using)
-            if not upcoming or upcoming[0].position != position:
-                next_one = upcoming[0].position if upcoming else "none"
-                raise CannotSkip(f"Event {position} is not the next event of {name} (the next is {next_one}).")
-            event = upcoming[0]
+            if not upcoming or upcoming[0].checkpoint != event:
+                next_one = upcoming[0].checkpoint if upcoming else "none"
+                raise CannotSkip(f"Event {event} is not the next event of {name} (the next is {next_one}).")
+            skipped = upcoming[0]
             record = SkippedEvent.objects.using(using).create(
                 projection=name,
-                position=event.position,
-                event_id=event.event_id,
-                event_type=event.type,
+                position=skipped.position,
+                event_id=skipped.event_id,
+                event_type=skipped.type,
                 reason=reason.strip(),
                 error=state.last_error,
                 skipped_by=skipped_by,
             )
             ProjectionState.objects.using(using).filter(name=name).update(
-                last_tx=event.tx,
-                last_position=event.position,
+                last_tx=skipped.tx,
+                last_position=skipped.position,
                 status=ProjectionState.RUNNING,
                 attempts=0,
                 next_retry_at=None,

@@ -14,7 +14,8 @@ class Checkpoint:
     """A place in the global log: the writing transaction's id, then the row's position.
 
     Positions are unique but not commit-ordered; (tx, position) is the order readers use.
-    Clients see it only as an opaque token (`str(checkpoint)`).
+    Everyone outside the store sees it as one token, `<tx>-<position>` such as "812-5": the
+    API's positions, the operators' commands and the admin all format and parse it here.
     """
 
     tx: int
@@ -22,16 +23,22 @@ class Checkpoint:
 
     START: ClassVar["Checkpoint"]
     _TOKEN: ClassVar[re.Pattern[str]] = re.compile(r"(\d{1,20})-(\d{1,20})")
+    # No real transaction id or position reaches this; larger numbers overflow the database's types.
+    _LIMIT: ClassVar[int] = 2**63
 
     def __str__(self) -> str:
         return f"{self.tx}-{self.position}"
 
     @classmethod
     def parse(cls, token: str) -> "Checkpoint":
-        match = cls._TOKEN.fullmatch(token)
+        """The checkpoint a token names; ValueError if it is not a token or out of range."""
+        match = cls._TOKEN.fullmatch(token.strip())
         if not match:
-            raise ValueError(f"Not a position token: {token!r}")
-        return cls(int(match[1]), int(match[2]))
+            raise ValueError(f"Not a position token (such as 812-5): {token!r}")
+        tx, position = int(match[1]), int(match[2])
+        if tx >= cls._LIMIT or position >= cls._LIMIT:
+            raise ValueError(f"Position token out of range: {token!r}")
+        return cls(tx, position)
 
 
 Checkpoint.START = Checkpoint(0, 0)

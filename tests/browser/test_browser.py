@@ -102,3 +102,69 @@ def test_register_in_the_browsable_api_see_it_listed_and_open_its_event_in_the_a
         page.screenshot(path=str(ARTIFACTS / "browser-4-event-in-admin.png"), full_page=True)
         event_page = page.content()
         assert "ProductRegistered" in event_page and sku in event_page
+
+
+LONG_ERROR = (
+    "psycopg.errors.NumericValueOutOfRange: numeric field overflow DETAIL: A field with precision 12, "
+    "scale 2 must round to an absolute value less than 10^10."
+)
+
+
+@pytest.fixture
+def stalled_with_a_long_error(committed_db):
+    """price_history stalled with a realistic long error, put back as it was afterwards."""
+    from decimal import Decimal
+
+    from products.domain.commands import RegisterProduct
+    from products.handlers import handle
+    from projections import engine
+    from projections.models import ProjectionState
+
+    product_id = uuid.uuid4()
+    event = handle(RegisterProduct(
+        product_id=product_id, sku=f"WIDE-{product_id.hex[:8]}", name="Wide", category="Wide",
+        price=Decimal("1.00"), currency="EUR", initial_stock=1,
+    )).events[0]
+    engine.ensure_states(["price_history"])
+    states = ProjectionState.objects.filter(name="price_history")
+    before = states.values("status", "attempts", "last_error", "failed_position", "last_tx", "last_position").get()
+    # A checkpoint as long as a busy database's: the widest token the column will show.
+    states.update(status="stalled", attempts=8, failed_position=event.position, last_tx=4_123_456_789, last_position=123_456_789,
+                  last_error=f"{LONG_ERROR}\n(event {event.event_id} ProductRegistered at position {event.checkpoint})")
+    yield event
+    states.update(**before)
+
+
+def test_the_projection_list_fits_a_1400_px_wide_screen(superuser, collected_static, stalled_with_a_long_error, browser):
+    env = {**PLAIN_HTTP, "CATALOG_VAR_DIR": collected_static}
+    with web_server(**env) as base_url:
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(f"{base_url}/admin/login/?next=/admin/projections/projectionstate/")
+        page.fill("input[name=username]", superuser.username)
+        page.fill("input[name=password]", "pw")
+        page.click("[type=submit]")
+        page.wait_for_url(f"{base_url}/admin/projections/projectionstate/")
+        page.screenshot(path=str(ARTIFACTS / "browser-5-projections-1400.png"))
+
+        row = page.locator("#result_list tbody tr", has=page.locator("th a", has_text="price_history"))
+        header = page.locator("#result_list thead th", has_text="Updated at")
+        for cell in (header, row.locator("td.field-updated")):
+            assert shown_whole(page, cell), f"'Updated at' is cut off or hidden at 1400 px: {cell.bounding_box()}"
+        error = row.locator("td.field-error span")
+        assert error.get_attribute("title") == LONG_ERROR  # the whole first line, on hover
+        assert error.inner_text().startswith("NumericValueOutOfRange: numeric") and error.inner_text().endswith("…")
+
+        row.locator("th a").click()  # the row's page has the whole error
+        page.wait_for_load_state()
+        page.screenshot(path=str(ARTIFACTS / "browser-6-projection-page.png"), full_page=True)
+        assert LONG_ERROR in page.locator(".field-last_error").inner_text()
+
+
+def shown_whole(page, locator) -> bool:
+    """The element lies inside the viewport and nothing (no overflow, no panel) covers its corners."""
+    return locator.evaluate("""element => {
+        const box = element.getBoundingClientRect();
+        if (box.left < 0 || box.top < 0 || box.right > innerWidth || box.bottom > innerHeight) return false;
+        return [[box.left + 1, box.top + 1], [box.right - 1, box.bottom - 1]]
+            .every(([x, y]) => element.contains(document.elementFromPoint(x, y)));
+    }""")

@@ -167,7 +167,7 @@ def test_a_rebuild_that_meets_a_failing_event_stops_there_and_catch_up_takes_ove
     POISONED.add(product_id)
     event = settled(register(product_id).events[0])
 
-    with pytest.raises(CommandError, match=f"stopped at event {event.position} \\(ProductRegistered"):
+    with pytest.raises(CommandError, match=f"stopped at event {event.checkpoint} \\(ProductRegistered"):
         call_command("rebuild_projections", POISON, stdout=StringIO())
 
     state = state_of(POISON)
@@ -187,22 +187,47 @@ def test_progress_bar_shows_the_share_of_the_log_replayed():
 # --- projection_status ------------------------------------------------------------------------
 
 
-def test_status_lists_every_projection_with_its_last_error(stalled):
+def status_table() -> dict[str, dict[str, str]]:
+    """projection_status's table, as {name: {column: cell}} (the cells hold no spaces but the last two)."""
     out = StringIO()
     call_command("projection_status", stdout=out)
-    lines = out.getvalue().splitlines()
-    assert lines[0].split() == ["name", "status", "position", "lag", "attempts", "last", "error", "updated"]
-    assert sorted(line.split()[0] for line in lines[1:]) == sorted(projectors.all_projectors())
-    [poison_line] = [line for line in lines if line.startswith(POISON)]
-    assert "stalled" in poison_line and "ValueError: poisoned stream" in poison_line
+    header, *lines = out.getvalue().splitlines()
+    assert header.split() == ["name", "status", "position", "lag", "attempts", "failed_position", "last", "error", "updated"]
+    rows = {}
+    for line in lines:
+        if not line.strip():
+            break  # what follows the table is not a projection
+        name, status, position, lag, attempts, failed, rest = line.split(maxsplit=6)
+        rows[name] = {"status": status, "position": position, "failed_position": failed, "rest": rest}
+    return rows
+
+
+def test_status_lists_every_projection_with_the_event_it_failed_at_and_its_last_error(stalled):
+    rows = status_table()
+
+    assert sorted(rows) == sorted(projectors.all_projectors())
+    poison_row = rows[POISON]
+    assert poison_row["status"] == "stalled" and "ValueError: poisoned stream" in poison_row["rest"]
+    assert poison_row["failed_position"] == str(stalled.checkpoint)  # the token, as the API writes positions
+    assert Checkpoint.parse(poison_row["position"]) < stalled.checkpoint
+    assert rows["product_catalog"]["failed_position"] == "-"  # the control: a healthy projection failed nowhere
 
 
 def test_status_as_json_parses_and_lists_every_projection(committed_db, fresh_projectors):
     out = StringIO()
     call_command("projection_status", "--json", stdout=out)
-    statuses = json.loads(out.getvalue())
+    statuses = json.loads(out.getvalue())["projections"]
     assert sorted(s["name"] for s in statuses) == sorted(projectors.all_projectors())
     assert {"status", "position", "lag", "attempts", "last_error", "failed_position", "updated_at"} <= set(statuses[0])
+    assert all(Checkpoint.parse(s["position"]) for s in statuses)
+
+
+def test_status_as_json_gives_the_failed_event_as_a_token(stalled):
+    out = StringIO()
+    call_command("projection_status", "--json", stdout=out)
+    by_name = {s["name"]: s for s in json.loads(out.getvalue())["projections"]}
+    assert by_name[POISON]["failed_position"] == str(stalled.checkpoint)
+    assert by_name["product_catalog"]["failed_position"] is None
 
 
 # --- stalls, skip and retry -------------------------------------------------------------------
@@ -237,22 +262,41 @@ def test_healthy_events_ahead_of_a_failing_one_cost_no_extra_attempts(poison):
 
 
 def test_skip_refuses_any_event_but_the_one_the_projection_is_stuck_on(stalled):
-    for position in (stalled.position - 1, stalled.position + 10**9):
-        with pytest.raises(CommandError, match="not the next event"):
-            call_command("projection_skip", POISON, "--event", str(position), "--reason", "bad data", stdout=StringIO())
+    tx, position = stalled.tx, stalled.position
+    for other in (Checkpoint(tx, position - 1), Checkpoint(tx, position + 10**9), Checkpoint(tx + 1, position)):
+        with pytest.raises(CommandError, match=f"Event {other} is not the next event .*the next is {stalled.checkpoint}"):
+            call_command("projection_skip", POISON, "--event", str(other), "--reason", "bad data", stdout=StringIO())
     with pytest.raises(CommandError, match="reason"):
-        call_command("projection_skip", POISON, "--event", str(stalled.position), "--reason", "  ", stdout=StringIO())
+        call_command("projection_skip", POISON, "--event", str(stalled.checkpoint), "--reason", "  ", stdout=StringIO())
     with pytest.raises(CommandError, match="No projection named 'nonsense'"):
-        call_command("projection_skip", "nonsense", "--event", "1", "--reason", "x", stdout=StringIO())
+        call_command("projection_skip", "nonsense", "--event", "1-1", "--reason", "x", stdout=StringIO())
     assert not SkippedEvent.objects.filter(projection=POISON, position=stalled.position).exists()
+    assert state_of(POISON).status == ProjectionState.STALLED
+
+
+def test_skip_takes_the_token_projection_status_prints(stalled):
+    printed = status_table()[POISON]["failed_position"]
+
+    out = StringIO()
+    call_command("projection_skip", POISON, "--event", printed, "--reason", "copied from the status", stdout=out)
+
+    assert f"{POISON}: skipped event {printed} " in out.getvalue()
+    assert SkippedEvent.objects.filter(projection=POISON, event_id=stalled.event_id).exists()
+    assert status_table()[POISON]["status"] == "running"
+
+
+@pytest.mark.parametrize("given", ["", "abc", "12-", "1-2-3", f"{2**63}-1"])
+def test_skip_refuses_what_is_not_a_position_token_and_says_what_to_give(stalled, given):
+    with pytest.raises(CommandError, match="not a position token: give the failed_position projection_status shows"):
+        call_command("projection_skip", POISON, "--event", given, "--reason", "x", stdout=StringIO())
     assert state_of(POISON).status == ProjectionState.STALLED
 
 
 def test_skip_records_who_skipped_which_event_and_why_and_the_projection_moves_on(stalled):
     out = StringIO()
-    call_command("projection_skip", POISON, "--event", str(stalled.position), "--reason", "bad import", stdout=out)
+    call_command("projection_skip", POISON, "--event", str(stalled.checkpoint), "--reason", "bad import", stdout=out)
 
-    assert f"skipped event {stalled.position} (ProductRegistered {stalled.event_id})" in out.getvalue()
+    assert f"skipped event {stalled.checkpoint} (ProductRegistered {stalled.event_id})" in out.getvalue()
     skipped = SkippedEvent.objects.get(projection=POISON, position=stalled.position)
     assert (skipped.event_id, skipped.event_type) == (stalled.event_id, "ProductRegistered")
     assert skipped.reason == "bad import"
@@ -272,7 +316,7 @@ def test_skipping_an_event_that_killed_the_worker_lets_the_projection_batch_agai
     assert engine.catch_up(poison).outcome == "blocked"
     assert (state_of(POISON).status, state_of(POISON).failed_position) == (ProjectionState.STALLED, killer.position)
 
-    call_command("projection_skip", POISON, "--event", str(killer.position), "--reason", "kills", stdout=StringIO())
+    call_command("projection_skip", POISON, "--event", str(killer.checkpoint), "--reason", "kills", stdout=StringIO())
     healthy = [register().events[0] for _ in range(3)]
     settled(healthy[-1])
     BATCHES[POISON].clear()
@@ -323,14 +367,16 @@ def test_events_can_be_viewed_with_readable_json_but_never_added_changed_or_dele
     assert event.type == "ProductRegistered"
 
 
-def test_event_search_finds_by_stream_or_event_id_and_shrugs_off_garbage(superuser_client):
+def test_event_search_finds_by_token_stream_or_event_id_and_shrugs_off_garbage(superuser_client):
     mine = register().events[0]
     other = register().events[0]
 
-    for term in (str(mine.stream_id), str(mine.event_id), str(mine.position)):
+    for term in (str(mine.checkpoint), str(mine.stream_id), str(mine.event_id), str(mine.position)):
         page = superuser_client.get(EVENTS, {"q": term}).content.decode()
         assert f"{EVENTS}{mine.position}/change/" in page and f"{EVENTS}{other.position}/change/" not in page
-    for garbage in ("not-a-uuid", "' OR 1=1 --", "9" * 40, str(mine.stream_id)[:-1]):
+        assert f">{mine.checkpoint}</a>" in page  # listed by its token
+    wrong_tx = str(Checkpoint(mine.tx + 1, mine.position))  # the control: a token names a tx and a position
+    for garbage in ("not-a-uuid", "' OR 1=1 --", "9" * 40, str(mine.stream_id)[:-1], wrong_tx, f"{2**64}-1"):
         response = superuser_client.get(EVENTS, {"q": garbage})
         assert response.status_code == 200
         assert f"{EVENTS}{mine.position}/change/" not in response.content.decode()
@@ -371,6 +417,20 @@ def test_projection_status_page_lists_every_projection_with_its_actions(superuse
     assert superuser_client.get(f"{STATUS}{POISON}/change/").status_code == 200  # view only
     assert superuser_client.post(f"{STATUS}{POISON}/change/", {"status": "running"}).status_code == 403
     assert superuser_client.post(f"{STATUS}{POISON}/delete/", {"post": "yes"}).status_code == 403
+
+
+def test_projection_list_shows_the_token_of_the_event_a_projection_failed_at(superuser_client, stalled):
+    page = superuser_client.get(STATUS).content.decode()
+    row = page[page.index(f'">{POISON}</a></th>'):].split("</tr>", 1)[0]
+    assert f'<td class="field-failed_at">{stalled.checkpoint}</td>' in row
+    healthy = page[page.index('">product_catalog</a></th>'):].split("</tr>", 1)[0]
+    assert '<td class="field-failed_at">-</td>' in healthy
+
+
+def test_skipped_events_are_listed_by_token(superuser_client, stalled):
+    call_command("projection_skip", POISON, "--event", str(stalled.checkpoint), "--reason", "listed", stdout=StringIO())
+    page = superuser_client.get("/admin/projections/skippedevent/", {"projection__exact": POISON}).content.decode()
+    assert f'<td class="field-position_token">{stalled.checkpoint}</td>' in page
 
 
 def test_only_operators_get_the_projection_actions(make_user, stalled):

@@ -1,18 +1,20 @@
 import json
-from datetime import datetime
 from dataclasses import asdict
+from datetime import datetime
 
 from django.core.management.base import BaseCommand
 
-from projections import operations
+from projections import horizon, operations
 
-COLUMNS = ("name", "status", "position", "lag", "attempts", "last error", "updated")
+# failed_position: the token projection_skip --event takes, shown while the projection is held on it.
+COLUMNS = ("name", "status", "position", "lag", "attempts", "failed_position", "last error", "updated")
 
 
 class Command(BaseCommand):
     help = (
-        "Show each projection's status, position, lag and last error. Use it when a read model "
-        "looks stale, before and after a retry or a skip; --json for scripts and monitoring."
+        "Show each projection's status, position, lag, the event it failed at and its last error, "
+        "and any long transaction holding them all back. Use it when a read model looks stale, "
+        "before and after a retry or a skip; --json for scripts."
     )
 
     def add_arguments(self, parser):
@@ -20,12 +22,17 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         statuses = operations.statuses()
+        holders = horizon.horizon_holders()
         if options["json"]:
-            self.stdout.write(json.dumps([asdict(status) for status in statuses], indent=2, default=datetime.isoformat))
+            report = {
+                "projections": [asdict(status) for status in statuses],
+                "horizon_holders": [holder.as_dict() for holder in holders],
+            }
+            self.stdout.write(json.dumps(report, indent=2, default=datetime.isoformat))
             return
         rows = [
             (
-                s.name, s.status, s.position, f"{s.lag:,}", str(s.attempts),
+                s.name, s.status, s.position, f"{s.lag:,}", str(s.attempts), s.failed_position or "-",
                 s.last_error.split("\n", 1)[0][:80] or "-",
                 s.updated_at.strftime("%Y-%m-%d %H:%M:%S") if s.updated_at else "-",
             )
@@ -34,3 +41,8 @@ class Command(BaseCommand):
         widths = [max(len(row[i]) for row in [COLUMNS, *rows]) for i in range(len(COLUMNS))]
         for row in [COLUMNS, *rows]:
             self.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        if holders:
+            self.stdout.write("\nEvery projection reads only below the oldest of these open writing transactions "
+                              "(see docs/OPERATIONS.md):")
+            for holder in holders:
+                self.stdout.write(self.style.WARNING(f"  held back by {holder}"))

@@ -41,7 +41,7 @@ class Command(BaseCommand):
             # The replayed batches stay committed; catch-up resumes from there with its retries.
             event = error.event
             raise CommandError(
-                f"{name}: the rebuild stopped at event {event.position} ({event.type} {event.event_id}): {error}. "
+                f"{name}: the rebuild stopped at event {event.checkpoint} ({event.type} {event.event_id}): {error}. "
                 "Catch-up resumes from there and retries; see projection_status."
             ) from error
         bar.finish(applied)
