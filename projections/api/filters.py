@@ -13,7 +13,6 @@ from products import eventstore
 from products.models import StoredEvent
 
 from ..models import CatalogProduct
-from .consistency import parse_position
 
 
 class StableOrderingFilter(OrderingFilter):
@@ -100,7 +99,7 @@ class PositionField(forms.CharField):
         if value in self.empty_values:
             return None
         try:
-            return parse_position(value)
+            return eventstore.Checkpoint.parse(value)
         except ValueError:
             raise forms.ValidationError('Give a position token, such as "812-5".', code="invalid")
 
