@@ -77,11 +77,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "products.api.middleware.RequestIdMiddleware",
+    "project.http.middleware.RequestIdMiddleware",
     # Before anything reads the body: a query-only service refuses a command outright.
-    "projections.api.middleware.ServiceRoleMiddleware",
-    "products.api.middleware.DatabaseUnavailableMiddleware",
-    "products.api.middleware.BodySizeLimitMiddleware",
+    "project.http.service_role.ServiceRoleMiddleware",
+    "project.http.middleware.DatabaseUnavailableMiddleware",
+    "project.http.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # The admin's and the browsable API's static files under gunicorn, without DEBUG.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -205,7 +205,7 @@ REST_FRAMEWORK = {
             else []
         ),
     ],
-    "EXCEPTION_HANDLER": "products.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "project.http.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }

@@ -1,15 +1,15 @@
 from django.contrib import admin
-from django.http import JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from project import health
+from project.http.errors import error_response
 
 
 def api_not_found(request, exception=None):
     """JSON 404 for API paths, Django's page elsewhere."""
     if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+        return error_response(404, "Not found.", "not_found")
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)

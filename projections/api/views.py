@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from products import eventstore
 from products.api import openapi
+from project.http import openapi as shared_openapi
 from products.api.views import ProductRegisterApi
 from products.domain.errors import ProductNotFound
 from products.models import StoredEvent
@@ -68,14 +69,14 @@ CATEGORY_NAME = OpenApiParameter("name", OpenApiTypes.STR, OpenApiParameter.PATH
 # Queries are open to anonymous readers unless QUERIES_REQUIRE_AUTHENTICATION is on.
 OPTIONAL_AUTH = [{"tokenAuth": []}, {"cookieAuth": []}, {}]
 LAGGING = OpenApiResponse(
-    openapi.ErrorSerializer,
+    shared_openapi.ErrorSerializer,
     description="`projection_lagging`: the read models have not applied `min_position` yet (or `unavailable`: "
     "the database cannot be reached); retry after `Retry-After`.",
 )
 QUERY_ERRORS = {
-    400: openapi.BAD_REQUEST_RESPONSE,
-    401: openapi.error("`not_authenticated`: invalid credentials, or queries require a user here."),
-    414: openapi.URI_TOO_LONG,
+    400: shared_openapi.BAD_REQUEST_RESPONSE,
+    401: shared_openapi.error("`not_authenticated`: invalid credentials, or queries require a user here."),
+    414: shared_openapi.URI_TOO_LONG,
     503: LAGGING,
 }
 QUERY_HEADERS = [
@@ -83,7 +84,7 @@ QUERY_HEADERS = [
     OpenApiParameter(
         "Retry-After", OpenApiTypes.INT, OpenApiParameter.HEADER, response=[503], description="Seconds to wait."
     ),
-    openapi.WWW_AUTHENTICATE,
+    shared_openapi.WWW_AUTHENTICATE,
 ]
 
 
@@ -91,9 +92,9 @@ def query_schema(operation_id: str, summary: str, response, *, listing: bool, st
     """The schema of one query's GET: its answer (paginated when `listing`), parameters and errors."""
     errors = dict(QUERY_ERRORS)
     if listing:
-        errors[404] = openapi.error("`not_found`: an invalid page, or one past the last.")
+        errors[404] = shared_openapi.error("`not_found`: an invalid page, or one past the last.")
     if staff:
-        errors[403] = openapi.error("`permission_denied`: staff only.")
+        errors[403] = shared_openapi.error("`permission_denied`: staff only.")
     parameters = [*QUERY_HEADERS, *([PAGE, PAGE_SIZE] if listing else []), *extra.pop("parameters", [])]
     return extend_schema(
         operation_id=operation_id,
@@ -172,7 +173,7 @@ class ProductListApi(ReadYourWritesMixin, ListModelMixin, ProductRegisterApi):
         parameters=[openapi.PRODUCT_ID, IF_NONE_MATCH, openapi.etag(200, 304)],
         responses={
             304: OpenApiResponse(description="Not modified: the product is still at the version in `If-None-Match`."),
-            404: openapi.error("`product_not_found`."),
+            404: shared_openapi.error("`product_not_found`."),
         },
     )
 )
@@ -201,7 +202,7 @@ class ProductDetailApi(QueryApi):
         serializers.PriceSerializer(many=True),
         listing=True,
         parameters=[openapi.PRODUCT_ID],
-        responses={404: openapi.error("`product_not_found`, or `not_found`: an invalid page, or one past the last.")},
+        responses={404: shared_openapi.error("`product_not_found`, or `not_found`: an invalid page, or one past the last.")},
     )
 )
 class PriceHistoryApi(QueryListApi):
@@ -241,7 +242,7 @@ class CategoryListApi(QueryListApi):
         OpenApiResponse(serializers.CategorySerializer, description="The category's summary."),
         listing=False,
         parameters=[CATEGORY_NAME],
-        responses={404: openapi.error("`category_not_found`.")},
+        responses={404: shared_openapi.error("`category_not_found`.")},
     )
 )
 class CategoryDetailApi(QueryApi):

@@ -1,0 +1,8 @@
+"""The service-wide HTTP edge, shared by the command side and the query side.
+
+- errors.py: the one builder of `{"detail", "code"}` error answers.
+- exceptions.py: DRF's exception handler for the whole API.
+- middleware.py: request ids, the body size limit, database availability.
+- service_role.py: SERVICE_ROLE, which side of the API a process serves.
+- openapi.py: the OpenAPI parts both sides describe their answers with.
+"""
