@@ -200,7 +200,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         *(
-            ["rest_framework.renderers.BrowsableAPIRenderer"]
+            ["project.http.renderers.BrowsableAPIRenderer"]
             if env_flag("BROWSABLE_API", default=True)
             else []
         ),
@@ -226,6 +226,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # /api/products/ is served by two views, one per method: each documents its own.
+    "PREPROCESSING_HOOKS": ["project.http.peers.document_peers"],
 }
 
 # --- Projections ----------------------------------------------------------------------------

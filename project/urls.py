@@ -27,8 +27,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/docs/redoc/", SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html"), name="redoc"),
-    # Queries first: their /api/products/ view also takes the register command (POST), so one path
-    # lists and registers. The rest of the command routes follow.
+    # /api/products/ lists (GET, a query) and registers (POST, a command): see projections/api/views.py.
     path("api/", include("projections.api.urls")),
     path("api/", include("products.api.urls")),
     path("api-auth/", include("rest_framework.urls")),

@@ -139,23 +139,24 @@ COMMAND_ERRORS = {
 COMMAND_HEADERS = [IDEMPOTENCY_KEY, IF_MATCH, etag(200, 202), IDEMPOTENT_REPLAYED, RETRY_AFTER, WWW_AUTHENTICATE]
 
 
-def command_schema(operation_id: str, summary: str, example: dict, *, registers: bool = False, **extra):
-    """The schema of one command's POST: its body (the view's serializer), headers and every answer.
+def command_schema(view):
+    """The schema of a command view's POST: its body (the view's serializer), headers and every answer.
 
-    The description is the view's docstring unless `extra` gives one.
+    Named by the view: operation `products_<command_name>`, summary `name`, example `example`;
+    described by its docstring.
     """
-    changed = "the product registered" if registers else "the events stored"
+    changed = "the product registered" if view.registers else "the events stored"
     responses = {
         202: OpenApiResponse(CommandResultSerializer, description=f"Accepted: {changed}."),
-        **({} if registers else {200: OpenApiResponse(CommandResultSerializer, description="Nothing to change: no event.")}),
-        **{code: answer for code, answer in COMMAND_ERRORS.items() if not (registers and code == 404)},
+        **({} if view.registers else {200: OpenApiResponse(CommandResultSerializer, description="Nothing to change: no event.")}),
+        **{code: answer for code, answer in COMMAND_ERRORS.items() if not (view.registers and code == 404)},
     }
+    operation_id = f"products_{view.command_name}"
     return extend_schema(
         operation_id=operation_id,
-        summary=summary,
+        summary=view.name,
         tags=["Commands"],
-        parameters=[*([LOCATION] if registers else [PRODUCT_ID]), *COMMAND_HEADERS],
+        parameters=[*([LOCATION] if view.registers else [PRODUCT_ID]), *COMMAND_HEADERS],
         responses=responses,
-        examples=[OpenApiExample(operation_id, summary=summary, value=example, request_only=True)],
-        **extra,
+        examples=[OpenApiExample(operation_id, summary=view.name, value=view.example, request_only=True)],
     )

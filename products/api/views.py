@@ -28,12 +28,26 @@ _ETAG = re.compile(r'\s*(?:W/)?"(\d{1,10})"\s*')
 
 
 class ProductCommandApi(GenericAPIView):
-    """Base of the command endpoints: POST only, 202 with the stored events' version and position."""
+    """Base of the command endpoints: POST only, 202 with the stored events' version and position.
 
+    Each command view names itself: `command_name` (metrics, logs, its OpenAPI operation
+    `products_<command_name>`), `name` (the title of its page and operation) and `example` (a body
+    it accepts), and documents itself with its docstring.
+    """
+
+    command_name: str
+    name: str
+    example: dict
     permission_classes = [IsAuthenticated, CanIssueProductCommands]
     throttle_classes = [CommandRateThrottle]
     success_status = status.HTTP_202_ACCEPTED
+    registers = False  # a new product: no 404 and no "nothing changed", but a Location
     generated_id = False  # set by a view that makes up the product id itself
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # Its OpenAPI operation, from the names above, so they are written once per command.
+        extend_schema_view(post=command_schema(cls))(cls)
 
     def build_command(self, product_id: uuid.UUID, data: dict) -> commands.Command:
         raise NotImplementedError
@@ -79,18 +93,15 @@ class ProductCommandApi(GenericAPIView):
         return Response(body, status=self.success_status if outcome.events else status.HTTP_200_OK, headers=headers)
 
 
-@extend_schema_view(
-    post=command_schema(
-        "products_register",
-        "Register a product",
-        {"sku": "KETTLE-01", "name": "Kettle", "category": "Kitchen", "price": "24.90", "currency": "EUR", "initial_stock": 10},
-        registers=True,
-        # Spelled out: the query view that serves GET on the same path inherits this POST.
-        description="Register a product. Answers 202 with its id; `Location` is where it can be read.",
-    )
-)
 class ProductRegisterApi(ProductCommandApi):
     """Register a product. Answers 202 with its id; `Location` is where it can be read."""
+
+    command_name = "register"
+    name = "Register a product"
+    registers = True
+    example = {
+        "sku": "KETTLE-01", "name": "Kettle", "category": "Kitchen", "price": "24.90", "currency": "EUR", "initial_stock": 10
+    }
 
     @extend_schema_serializer(component_name="RegisterProduct")
     class InputSerializer(serializers.Serializer):
@@ -122,11 +133,12 @@ class ProductRegisterApi(ProductCommandApi):
         return response
 
 
-@extend_schema_view(
-    post=command_schema("products_update_details", "Update a product's details", {"name": "Electric kettle"})
-)
 class ProductUpdateDetailsApi(ProductCommandApi):
     """Change the name, description or category; fields left out keep their value."""
+
+    command_name = "update_details"
+    name = "Update a product's details"
+    example = {"name": "Electric kettle"}
 
     @extend_schema_serializer(component_name="UpdateProductDetails")
     class InputSerializer(serializers.Serializer):
@@ -148,9 +160,12 @@ class ProductUpdateDetailsApi(ProductCommandApi):
         return commands.UpdateProductDetails(product_id=product_id, **data)
 
 
-@extend_schema_view(post=command_schema("products_change_price", "Change a product's price", {"price": "19.90"}))
 class ProductChangePriceApi(ProductCommandApi):
     """Set a new price; without `currency` the current currency stays."""
+
+    command_name = "change_price"
+    name = "Change a product's price"
+    example = {"price": "19.90"}
 
     @extend_schema_serializer(component_name="ChangePrice")
     class InputSerializer(serializers.Serializer):
@@ -164,9 +179,12 @@ class ProductChangePriceApi(ProductCommandApi):
         return commands.ChangePrice(product_id=product_id, **data)
 
 
-@extend_schema_view(post=command_schema("products_receive_stock", "Receive stock", {"quantity": 5}))
 class ProductReceiveStockApi(ProductCommandApi):
     """Add received units to the stock."""
+
+    command_name = "receive_stock"
+    name = "Receive stock"
+    example = {"quantity": 5}
 
     @extend_schema_serializer(component_name="ReceiveStock")
     class InputSerializer(serializers.Serializer):
@@ -179,9 +197,12 @@ class ProductReceiveStockApi(ProductCommandApi):
         return commands.ReceiveStock(product_id=product_id, **data)
 
 
-@extend_schema_view(post=command_schema("products_ship_stock", "Ship stock", {"quantity": 1}))
 class ProductShipStockApi(ProductCommandApi):
     """Take shipped units out of the stock; more than is in stock is refused (409)."""
+
+    command_name = "ship_stock"
+    name = "Ship stock"
+    example = {"quantity": 1}
 
     @extend_schema_serializer(component_name="ShipStock")
     class InputSerializer(serializers.Serializer):
@@ -194,11 +215,12 @@ class ProductShipStockApi(ProductCommandApi):
         return commands.ShipStock(product_id=product_id, **data)
 
 
-@extend_schema_view(
-    post=command_schema("products_discontinue", "Discontinue a product", {"reason": "End of line"})
-)
 class ProductDiscontinueApi(ProductCommandApi):
     """Discontinue the product; it accepts no further commands."""
+
+    command_name = "discontinue"
+    name = "Discontinue a product"
+    example = {"reason": "End of line"}
 
     @extend_schema_serializer(component_name="DiscontinueProduct")
     class InputSerializer(serializers.Serializer):
