@@ -187,7 +187,8 @@ PROJECTION_QUEUE_ARGUMENTS = {"x-max-length": 1, "x-overflow": "drop-head"}
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: its scheme goes into WWW-Authenticate, which makes "not logged in" a 401.
-        "rest_framework.authentication.TokenAuthentication",
+        # "Authorization: Token <key>" or "Authorization: Bearer <key>".
+        "project.http.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
