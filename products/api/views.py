@@ -11,13 +11,14 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.response import Response
 
 from .. import metrics
 from ..domain import commands, rules
 from ..domain.errors import ProductNotFound
 from ..handlers import Idempotency, Outcome, handle
-from .fields import PriceField, RuleCharField, expected_version_field, quantity_field
+from .fields import REGISTRATION_EXPECTED_VERSION, PriceField, RuleCharField, expected_version_field, quantity_field
 from .openapi import command_schema
 from .permissions import CanIssueProductCommands
 from .throttles import CommandRateThrottle
@@ -51,6 +52,16 @@ class ProductCommandApi(GenericAPIView):
 
     def build_command(self, product_id: uuid.UUID, data: dict) -> commands.Command:
         raise NotImplementedError
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        # A browser can only open a page with a GET, and the browsable API is where DRF users
+        # try a POST-only endpoint: asked for HTML, the GET answers 200 with the command's
+        # title, description, form and an example body, not a red 405. A client asking for
+        # JSON still gets 405, and Allow stays "POST, OPTIONS" for both, so gateways and the
+        # SERVICE_ROLE middleware still see a command route as POST only.
+        if request.method in ("GET", "HEAD") and isinstance(request.accepted_renderer, BrowsableAPIRenderer):
+            return Response({"method": "POST", "example": self.example})
+        return super().http_method_not_allowed(request, *args, **kwargs)
 
     def finalize_response(self, request, response, *args, **kwargs):
         if request.method == "POST":
@@ -115,7 +126,7 @@ class ProductRegisterApi(ProductCommandApi):
         price = PriceField()
         currency = RuleCharField(rules.currency, max_length=3)
         initial_stock = serializers.IntegerField(min_value=0, max_value=rules.MAX_QUANTITY, required=False, default=0)
-        expected_version = expected_version_field()
+        expected_version = expected_version_field(REGISTRATION_EXPECTED_VERSION)
 
     serializer_class = InputSerializer
 
