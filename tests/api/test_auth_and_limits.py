@@ -1,6 +1,6 @@
 """Who may command, how much, and how big: 401/403, token and session auth, 413 and 429.
 
-DESIGN.md, "The HTTP contract" and "Users": commands need an authenticated user holding
+docs/API.md, "Users" and "Commands": commands need an authenticated user holding
 products.issue_product_commands (superusers have it); 401 carries WWW-Authenticate; bodies
 above the limit (256 KiB by default) are 413 request_too_large; a throttled client gets 429
 with Retry-After; every error body is JSON {"detail", "code"} and stores nothing.
