@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from typing import Iterable
 
 from prometheus_client import Counter
@@ -31,21 +30,9 @@ NUDGE_PUBLISH_FAILURES = Counter(
     "catalog_nudge_publish_failures", "Nudges to the projections that could not be published (the sweep catches up)."
 )
 
-_WORD = re.compile(r"(?<!^)(?=[A-Z])")
-
-
-def command_name(view) -> str:
-    """register, change_price, ...: from the command view's class (ProductChangePriceApi)."""
-    for cls in type(view).__mro__:
-        name = cls.__name__
-        if cls.__module__ == "products.api.views" and name.startswith("Product") and name != "ProductCommandApi":
-            return _WORD.sub("_", name.removeprefix("Product").removesuffix("Api")).lower()
-    return type(view).__name__
-
-
 def observe_command(view, response) -> None:
     """Count a command's answer and log it: one line per command, with the request's ids (context)."""
-    command = command_name(view)
+    command = view.command_name  # register, change_price, ...
     data = response.data if isinstance(getattr(response, "data", None), dict) else {}
     if response.status_code < 400:
         COMMANDS_ACCEPTED.labels(command, str(response.status_code)).inc()

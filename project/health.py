@@ -27,6 +27,8 @@ from django.http import HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from project.http.errors import error_response
+
 log = logging.getLogger(__name__)
 
 DATABASE_TIMEOUT_MS = 2000
@@ -136,9 +138,12 @@ def metrics(request):
     if token:
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-            response = JsonResponse({"detail": "A valid bearer token is required.", "code": "not_authenticated"}, status=401)
-            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
-            return response
+            return error_response(
+                401,
+                "A valid bearer token is required.",
+                "not_authenticated",
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
     # Counters and histograms: this process's, or every process's through the multiprocess files.
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         counted = CollectorRegistry()

@@ -77,13 +77,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "products.api.middleware.RequestIdMiddleware",
+    "project.http.middleware.RequestIdMiddleware",
     # Before anything waits for the database: every wait of the request ends by its deadline.
     "project.http.deadline.RequestDeadlineMiddleware",
     # Before anything reads the body: a query-only service refuses a command outright.
-    "projections.api.middleware.ServiceRoleMiddleware",
-    "products.api.middleware.DatabaseUnavailableMiddleware",
-    "products.api.middleware.BodySizeLimitMiddleware",
+    "project.http.service_role.ServiceRoleMiddleware",
+    "project.http.middleware.DatabaseUnavailableMiddleware",
+    "project.http.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # The admin's and the browsable API's static files under gunicorn, without DEBUG.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -205,7 +205,8 @@ PROJECTION_QUEUE_ARGUMENTS = {"x-max-length": 1, "x-overflow": "drop-head"}
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: its scheme goes into WWW-Authenticate, which makes "not logged in" a 401.
-        "rest_framework.authentication.TokenAuthentication",
+        # "Authorization: Token <key>" or "Authorization: Bearer <key>".
+        "project.http.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -218,12 +219,12 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         *(
-            ["rest_framework.renderers.BrowsableAPIRenderer"]
+            ["project.http.renderers.BrowsableAPIRenderer"]
             if env_flag("BROWSABLE_API", default=True)
             else []
         ),
     ],
-    "EXCEPTION_HANDLER": "products.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "project.http.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -244,6 +245,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # /api/products/ is served by two views, one per method: each documents its own.
+    "PREPROCESSING_HOOKS": ["project.http.peers.document_peers"],
 }
 
 # --- Projections ----------------------------------------------------------------------------

@@ -1,15 +1,15 @@
 from django.contrib import admin
-from django.http import JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from project import health
+from project.http.errors import error_response
 
 
 def api_not_found(request, exception=None):
     """JSON 404 for API paths, Django's page elsewhere."""
     if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+        return error_response(404, "Not found.", "not_found")
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)
@@ -27,8 +27,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/docs/redoc/", SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html"), name="redoc"),
-    # Queries first: their /api/products/ view also takes the register command (POST), so one path
-    # lists and registers. The rest of the command routes follow.
+    # /api/products/ lists (GET, a query) and registers (POST, a command): see projections/api/views.py.
     path("api/", include("projections.api.urls")),
     path("api/", include("products.api.urls")),
     path("api-auth/", include("rest_framework.urls")),

@@ -1,17 +1,15 @@
-"""One exception handler for the whole API: domain refusals and outages become HTTP answers.
+"""The write side's refusals as HTTP answers: which status each domain error gets, and its body.
 
-Every error body has a `detail` and a machine-readable `code`, except field validation errors,
-which keep DRF's `{"field": ["message"]}` shape.
+Called first by the API's exception handler (project/http/exceptions.py).
 """
 
-from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
-from rest_framework import exceptions, status
+from rest_framework import status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
+
+from project.http.errors import error_response
 
 from ..domain import errors as domain
 from ..handlers import IdempotencyKeyReused, PreconditionFailed, TooMuchContention
-from .middleware import database_unavailable_response, is_database_unavailable
 
 _STATUS = [
     # Most specific first: PreconditionFailed is a VersionConflict.
@@ -23,36 +21,19 @@ _STATUS = [
 ]
 
 
-def exception_handler(exc, context):
+def product_error_response(exc: Exception) -> Response | None:
+    """The answer to a domain error (a field the domain refused is a 400 naming it); None for others."""
     if isinstance(exc, domain.InvalidCommand):
         return Response({exc.field: [exc.detail]}, status=status.HTTP_400_BAD_REQUEST)
-    if isinstance(exc, domain.ProductError):
-        return _product_error(exc)
-    if isinstance(exc, RequestDataTooBig):
-        return Response(
-            {"detail": "Request body too large.", "code": "request_too_large"},
-            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-        )
-    if isinstance(exc, SuspiciousOperation):  # too many fields or files, and the like
-        return Response({"detail": str(exc) or "Bad request.", "code": "bad_request"}, status=status.HTTP_400_BAD_REQUEST)
-    if is_database_unavailable(exc):
-        return database_unavailable_response(exc)
-    response = drf_exception_handler(exc, context)
-    if response is not None and isinstance(exc, exceptions.APIException) and isinstance(response.data, dict):
-        if "detail" in response.data and "code" not in response.data:
-            codes = exc.get_codes()
-            response.data["code"] = codes if isinstance(codes, str) else "error"
-    return response
-
-
-def _product_error(exc: domain.ProductError) -> Response:
-    body = {"detail": exc.detail, "code": exc.code}
+    if not isinstance(exc, domain.ProductError):
+        return None
+    extra = {}
     headers = {}
     if isinstance(exc, domain.VersionConflict):
-        body.update(expected_version=exc.expected, current_version=exc.current)
+        extra.update(expected_version=exc.expected, current_version=exc.current)
     if isinstance(exc, domain.InsufficientStock):
-        body.update(available=exc.available, requested=exc.requested)
+        extra.update(available=exc.available, requested=exc.requested)
     if isinstance(exc, TooMuchContention):
         headers["Retry-After"] = "1"
     status_code = next(code for kind, code in _STATUS if isinstance(exc, kind))
-    return Response(body, status=status_code, headers=headers)
+    return error_response(status_code, exc.detail, exc.code, headers=headers, response_class=Response, **extra)

@@ -67,10 +67,10 @@ def quantity_field(**kwargs):
     return WholeNumberField(min_value=1, max_value=rules.MAX_QUANTITY, **kwargs)
 
 
-def expected_version_field():
-    return WholeNumberField(
-        min_value=0,
-        required=False,
-        allow_null=True,
-        help_text="The version the product must be at (0: it must not exist yet).",
-    )
+REGISTRATION_EXPECTED_VERSION = "0: the product must not exist yet (409 `product_exists` if it does)."
+
+
+def expected_version_field(
+    help_text="The product's version you last read (`version`, or the `ETag`): 409 `version_conflict` if it has moved on.",
+):
+    return WholeNumberField(min_value=0, required=False, allow_null=True, help_text=help_text)

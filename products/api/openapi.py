@@ -1,20 +1,23 @@
-"""The OpenAPI description of the API (drf-spectacular): shapes, headers and error answers.
+"""The OpenAPI description of the commands (drf-spectacular): bodies, headers and answers.
 
 Nothing here runs on a request: these serializers and parameters only describe what the
-command views (and, through imports, the query views) answer, for /api/schema/.
+command views answer, for /api/schema/. The parts both sides share are in project/http/openapi.py.
 """
 
-from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import (
-    OpenApiExample,
-    OpenApiParameter,
-    OpenApiResponse,
-    PolymorphicProxySerializer,
-    extend_schema,
-    extend_schema_field,
-)
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
+
+from project.http.openapi import (
+    BAD_REQUEST_RESPONSE,
+    NOT_AUTHENTICATED,
+    RETRY_AFTER,
+    URI_TOO_LONG,
+    WWW_AUTHENTICATE,
+    ErrorSerializer,
+    code_enum,
+    error,
+)
 
 from ..domain import errors as domain
 from ..handlers import IdempotencyKeyReused
@@ -40,42 +43,9 @@ class CommandResultSerializer(serializers.Serializer):
     events = StoredEventRefSerializer(many=True, help_text="The events stored; empty when nothing changed.")
 
 
-class ErrorSerializer(serializers.Serializer):
-    """Every error but field validation: a message and a machine-readable code."""
-
-    detail = serializers.CharField()
-    code = serializers.CharField(help_text="Machine-readable, such as `product_not_found` or `throttled`.")
-
-
-class FieldErrorsSerializer(serializers.Serializer):
-    """DRF's field errors: each invalid field (or `non_field_errors`, or a header) with its messages."""
-
-
-class FieldErrorsExtension(OpenApiSerializerExtension):
-    target_class = FieldErrorsSerializer
-
-    def map_serializer(self, auto_schema, direction):
-        return {
-            "type": "object",
-            "description": FieldErrorsSerializer.__doc__,
-            "minProperties": 1,
-            "additionalProperties": {"type": "array", "items": {"type": "string"}},
-        }
-
-
-def _code_enum(*codes: str):
-    """A `code` field documented with the codes it can hold."""
-
-    @extend_schema_field({"type": "string", "enum": list(codes)})
-    class CodeField(serializers.CharField):
-        pass
-
-    return CodeField
-
-
 CONFLICT_CODES = [
-    error.code
-    for error in (
+    refusal.code
+    for refusal in (
         domain.DuplicateSku, domain.ProductExists, domain.InsufficientStock,
         domain.ProductIsDiscontinued, domain.VersionConflict,
     )
@@ -85,7 +55,7 @@ CONFLICT_CODES = [
 class ConflictSerializer(ErrorSerializer):
     """A refusal by the product's rules or its version; `version_conflict` says which versions."""
 
-    code = _code_enum(*CONFLICT_CODES)()
+    code = code_enum(*CONFLICT_CODES)()
     expected_version = serializers.IntegerField(required=False, help_text="`version_conflict` only.")
     current_version = serializers.IntegerField(required=False, help_text="`version_conflict` only.")
     available = serializers.IntegerField(required=False, help_text="`insufficient_stock` only.")
@@ -95,16 +65,10 @@ class ConflictSerializer(ErrorSerializer):
 class PreconditionFailedSerializer(ErrorSerializer):
     """`If-Match` named another version than the product's."""
 
-    code = _code_enum(domain.VersionConflict.code)()
+    code = code_enum(domain.VersionConflict.code)()
     expected_version = serializers.IntegerField()
     current_version = serializers.IntegerField()
 
-
-BAD_REQUEST = PolymorphicProxySerializer(
-    component_name="BadRequest",
-    serializers=[FieldErrorsSerializer, ErrorSerializer],
-    resource_type_field_name=None,
-)
 
 # --- Headers --------------------------------------------------------------------------------
 
@@ -129,7 +93,6 @@ IF_MATCH = OpenApiParameter(
 PRODUCT_ID = OpenApiParameter("product_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The product's id.")
 
 
-
 def etag(*statuses: int) -> OpenApiParameter:
     return OpenApiParameter(
         "ETag",
@@ -151,29 +114,8 @@ IDEMPOTENT_REPLAYED = OpenApiParameter(
 LOCATION = OpenApiParameter(
     "Location", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[202], description="Where the product can be read."
 )
-RETRY_AFTER = OpenApiParameter(
-    "Retry-After", OpenApiTypes.INT, OpenApiParameter.HEADER, response=[429, 503], description="Seconds to wait."
-)
-WWW_AUTHENTICATE = OpenApiParameter(
-    "WWW-Authenticate", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[401], description="`Token`."
-)
 
 # --- Answers --------------------------------------------------------------------------------
-
-
-def error(description: str, serializer=ErrorSerializer) -> OpenApiResponse:
-    return OpenApiResponse(serializer, description=description)
-
-
-BAD_REQUEST_RESPONSE = OpenApiResponse(
-    BAD_REQUEST,
-    description='Invalid fields (`{"field": ["message"]}`) or a body that is not JSON (`parse_error`).',
-)
-NOT_AUTHENTICATED = error("No valid credentials: `not_authenticated` or `authentication_failed`.")
-FORBIDDEN = error("`permission_denied`: the user lacks the permission (or a session post lacks its CSRF token).")
-
-# Answered by the web server (gunicorn) or the gateway before the service sees the request.
-URI_TOO_LONG = OpenApiResponse(description="The request line is longer than the web server takes (4 KiB for gunicorn).")
 
 COMMAND_ERRORS = {
     400: BAD_REQUEST_RESPONSE,
@@ -197,23 +139,24 @@ COMMAND_ERRORS = {
 COMMAND_HEADERS = [IDEMPOTENCY_KEY, IF_MATCH, etag(200, 202), IDEMPOTENT_REPLAYED, RETRY_AFTER, WWW_AUTHENTICATE]
 
 
-def command_schema(operation_id: str, summary: str, example: dict, *, registers: bool = False, **extra):
-    """The schema of one command's POST: its body (the view's serializer), headers and every answer.
+def command_schema(view):
+    """The schema of a command view's POST: its body (the view's serializer), headers and every answer.
 
-    The description is the view's docstring unless `extra` gives one.
+    Named by the view: operation `products_<command_name>`, summary `name`, example `example`;
+    described by its docstring.
     """
-    changed = "the product registered" if registers else "the events stored"
+    changed = "the product registered" if view.registers else "the events stored"
     responses = {
         202: OpenApiResponse(CommandResultSerializer, description=f"Accepted: {changed}."),
-        **({} if registers else {200: OpenApiResponse(CommandResultSerializer, description="Nothing to change: no event.")}),
-        **{code: answer for code, answer in COMMAND_ERRORS.items() if not (registers and code == 404)},
+        **({} if view.registers else {200: OpenApiResponse(CommandResultSerializer, description="Nothing to change: no event.")}),
+        **{code: answer for code, answer in COMMAND_ERRORS.items() if not (view.registers and code == 404)},
     }
+    operation_id = f"products_{view.command_name}"
     return extend_schema(
         operation_id=operation_id,
-        summary=summary,
+        summary=view.name,
         tags=["Commands"],
-        parameters=[*([LOCATION] if registers else [PRODUCT_ID]), *COMMAND_HEADERS],
+        parameters=[*([LOCATION] if view.registers else [PRODUCT_ID]), *COMMAND_HEADERS],
         responses=responses,
-        examples=[OpenApiExample(operation_id, summary=summary, value=example, request_only=True)],
-        **extra,
+        examples=[OpenApiExample(operation_id, summary=view.name, value=view.example, request_only=True)],
     )

@@ -11,13 +11,22 @@ from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.response import Response
 
 from .. import metrics
 from ..domain import commands, rules
 from ..domain.errors import ProductNotFound
 from ..handlers import Idempotency, Outcome, handle
-from .fields import IdField, PriceField, RuleCharField, WholeNumberField, expected_version_field, quantity_field
+from .fields import (
+    REGISTRATION_EXPECTED_VERSION,
+    IdField,
+    PriceField,
+    RuleCharField,
+    WholeNumberField,
+    expected_version_field,
+    quantity_field,
+)
 from .openapi import command_schema
 from .permissions import CanIssueProductCommands
 from .serializers import CommandSerializer
@@ -29,15 +38,39 @@ _ETAG = re.compile(r'\s*(?:W/)?"(\d{1,10})"\s*')
 
 
 class ProductCommandApi(GenericAPIView):
-    """Base of the command endpoints: POST only, 202 with the stored events' version and position."""
+    """Base of the command endpoints: POST only, 202 with the stored events' version and position.
 
+    Each command view names itself: `command_name` (metrics, logs, its OpenAPI operation
+    `products_<command_name>`), `name` (the title of its page and operation) and `example` (a body
+    it accepts), and documents itself with its docstring.
+    """
+
+    command_name: str
+    name: str
+    example: dict
     permission_classes = [IsAuthenticated, CanIssueProductCommands]
     throttle_classes = [CommandRateThrottle]
     success_status = status.HTTP_202_ACCEPTED
+    registers = False  # a new product: no 404 and no "nothing changed", but a Location
     generated_id = False  # set by a view that makes up the product id itself
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # Its OpenAPI operation, from the names above, so they are written once per command.
+        extend_schema_view(post=command_schema(cls))(cls)
 
     def build_command(self, product_id: uuid.UUID, data: dict) -> commands.Command:
         raise NotImplementedError
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        # A browser can only open a page with a GET, and the browsable API is where DRF users
+        # try a POST-only endpoint: asked for HTML, the GET answers 200 with the command's
+        # title, description, form and an example body, not a red 405. A client asking for
+        # JSON still gets 405, and Allow stays "POST, OPTIONS" for both, so gateways and the
+        # SERVICE_ROLE middleware still see a command route as POST only.
+        if request.method in ("GET", "HEAD") and isinstance(request.accepted_renderer, BrowsableAPIRenderer):
+            return Response({"method": "POST", "example": self.example})
+        return super().http_method_not_allowed(request, *args, **kwargs)
 
     def finalize_response(self, request, response, *args, **kwargs):
         if request.method == "POST":
@@ -80,18 +113,15 @@ class ProductCommandApi(GenericAPIView):
         return Response(body, status=self.success_status if outcome.events else status.HTTP_200_OK, headers=headers)
 
 
-@extend_schema_view(
-    post=command_schema(
-        "products_register",
-        "Register a product",
-        {"sku": "KETTLE-01", "name": "Kettle", "category": "Kitchen", "price": "24.90", "currency": "EUR", "initial_stock": 10},
-        registers=True,
-        # Spelled out: the query view that serves GET on the same path inherits this POST.
-        description="Register a product. Answers 202 with its id; `Location` is where it can be read.",
-    )
-)
 class ProductRegisterApi(ProductCommandApi):
     """Register a product. Answers 202 with its id; `Location` is where it can be read."""
+
+    command_name = "register"
+    name = "Register a product"
+    registers = True
+    example = {
+        "sku": "KETTLE-01", "name": "Kettle", "category": "Kitchen", "price": "24.90", "currency": "EUR", "initial_stock": 10
+    }
 
     @extend_schema_serializer(component_name="RegisterProduct")
     class InputSerializer(CommandSerializer):
@@ -105,7 +135,7 @@ class ProductRegisterApi(ProductCommandApi):
         price = PriceField()
         currency = RuleCharField(rules.currency, max_length=3)
         initial_stock = WholeNumberField(min_value=0, max_value=rules.MAX_QUANTITY, required=False, default=0)
-        expected_version = expected_version_field()
+        expected_version = expected_version_field(REGISTRATION_EXPECTED_VERSION)
 
     serializer_class = InputSerializer
 
@@ -123,11 +153,12 @@ class ProductRegisterApi(ProductCommandApi):
         return response
 
 
-@extend_schema_view(
-    post=command_schema("products_update_details", "Update a product's details", {"name": "Electric kettle"})
-)
 class ProductUpdateDetailsApi(ProductCommandApi):
     """Change the name, description or category; fields left out keep their value."""
+
+    command_name = "update_details"
+    name = "Update a product's details"
+    example = {"name": "Electric kettle"}
 
     @extend_schema_serializer(component_name="UpdateProductDetails")
     class InputSerializer(CommandSerializer):
@@ -149,9 +180,12 @@ class ProductUpdateDetailsApi(ProductCommandApi):
         return commands.UpdateProductDetails(product_id=product_id, **data)
 
 
-@extend_schema_view(post=command_schema("products_change_price", "Change a product's price", {"price": "19.90"}))
 class ProductChangePriceApi(ProductCommandApi):
     """Set a new price; without `currency` the current currency stays."""
+
+    command_name = "change_price"
+    name = "Change a product's price"
+    example = {"price": "19.90"}
 
     @extend_schema_serializer(component_name="ChangePrice")
     class InputSerializer(CommandSerializer):
@@ -165,9 +199,12 @@ class ProductChangePriceApi(ProductCommandApi):
         return commands.ChangePrice(product_id=product_id, **data)
 
 
-@extend_schema_view(post=command_schema("products_receive_stock", "Receive stock", {"quantity": 5}))
 class ProductReceiveStockApi(ProductCommandApi):
     """Add received units to the stock."""
+
+    command_name = "receive_stock"
+    name = "Receive stock"
+    example = {"quantity": 5}
 
     @extend_schema_serializer(component_name="ReceiveStock")
     class InputSerializer(CommandSerializer):
@@ -180,9 +217,12 @@ class ProductReceiveStockApi(ProductCommandApi):
         return commands.ReceiveStock(product_id=product_id, **data)
 
 
-@extend_schema_view(post=command_schema("products_ship_stock", "Ship stock", {"quantity": 1}))
 class ProductShipStockApi(ProductCommandApi):
     """Take shipped units out of the stock; more than is in stock is refused (409)."""
+
+    command_name = "ship_stock"
+    name = "Ship stock"
+    example = {"quantity": 1}
 
     @extend_schema_serializer(component_name="ShipStock")
     class InputSerializer(CommandSerializer):
@@ -195,11 +235,12 @@ class ProductShipStockApi(ProductCommandApi):
         return commands.ShipStock(product_id=product_id, **data)
 
 
-@extend_schema_view(
-    post=command_schema("products_discontinue", "Discontinue a product", {"reason": "End of line"})
-)
 class ProductDiscontinueApi(ProductCommandApi):
     """Discontinue the product; it accepts no further commands."""
+
+    command_name = "discontinue"
+    name = "Discontinue a product"
+    example = {"reason": "End of line"}
 
     @extend_schema_serializer(component_name="DiscontinueProduct")
     class InputSerializer(CommandSerializer):

@@ -1,11 +1,11 @@
-"""The Query API's routes. Mounted before the command routes: /api/products/ lists (GET) and registers (POST)."""
+"""The Query API's routes; /api/products/ lists (GET) and, through its command peer, registers (POST)."""
 
 from django.urls import path
 
 from . import views
 
 urlpatterns = [
-    path("products/", views.ProductListApi.as_view(), name="product-list"),
+    path("products/", views.ProductsApi.as_view(), name="product-list"),
     path("products/<str:product_id>/", views.ProductDetailApi.as_view(), name="product-detail"),
     path("products/<str:product_id>/price-history/", views.PriceHistoryApi.as_view(), name="product-price-history"),
     path("categories/", views.CategoryListApi.as_view(), name="category-list"),

@@ -1,6 +1,6 @@
 """Who may command, how much, and how big: 401/403, token and session auth, 413 and 429.
 
-DESIGN.md, "The HTTP contract" and "Users": commands need an authenticated user holding
+docs/API.md, "Users" and "Commands": commands need an authenticated user holding
 products.issue_product_commands (superusers have it); 401 carries WWW-Authenticate; bodies
 above the limit (256 KiB by default) are 413 request_too_large; a throttled client gets 429
 with Retry-After; every error body is JSON {"detail", "code"} and stores nothing.
@@ -88,11 +88,13 @@ def test_authentication_comes_before_parsing(committed_db):
         ("Token", "authentication_failed"),
         ("Token a b", "authentication_failed"),
         ("Token caf\u00e9", "authentication_failed"),
-        ("Bearer nope", "not_authenticated"),
+        ("Bearer nope", "authentication_failed"),
+        ("Bearer " + "0" * 40, "authentication_failed"),
+        ("Bearer", "authentication_failed"),
         ("Basic dXNlcjpwdw==", "not_authenticated"),
         ("", "not_authenticated"),
     ],
-    ids=["nope", "unknown-key", "no-key", "two-keys", "non-ascii", "bearer", "basic", "empty"],
+    ids=["nope", "unknown-key", "no-key", "two-keys", "non-ascii", "bearer", "bearer-unknown-key", "bearer-no-key", "basic", "empty"],
 )
 def test_invalid_credentials_are_a_401_with_www_authenticate(committed_db, authorization, code):
     with stores_nothing():
@@ -169,6 +171,29 @@ def test_token_authentication_works_for_every_command(make_user, token_for):
         with stores_events(1):
             response = post_json(client, command_path(product_id, name), body)
         assert response.status_code == 202, (name, response.content)
+
+
+@pytest.mark.parametrize("scheme", ["Token", "Bearer", "bearer"])
+def test_the_token_is_taken_under_the_token_and_the_bearer_scheme(make_user, token_for, settings, scheme):
+    settings.QUERIES_REQUIRE_AUTHENTICATION = True
+    client = anonymous_client()
+    client.credentials(HTTP_AUTHORIZATION=f"{scheme} {token_for(make_user())}")
+
+    with stores_events(1):
+        response = post_json(client, PRODUCTS, register_body())
+    assert response.status_code == 202, response.content
+    assert client.get(PRODUCTS).status_code == 200
+
+
+def test_a_wrong_bearer_token_is_a_401_naming_the_token_scheme(make_user, token_for, settings):
+    settings.QUERIES_REQUIRE_AUTHENTICATION = True
+    right = token_for(make_user())
+    wrong = anonymous_client()
+    wrong.credentials(HTTP_AUTHORIZATION=f"Bearer {right[::-1]}")
+
+    with stores_nothing():
+        assert_not_authenticated(post_json(wrong, PRODUCTS, register_body()), "authentication_failed")
+    assert_not_authenticated(wrong.get(PRODUCTS), "authentication_failed")
 
 
 def _session_client(make_user) -> Client:

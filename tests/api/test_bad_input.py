@@ -1,6 +1,6 @@
 """Bad input to the command API: a clear 4xx with the contract's body shape, and nothing stored.
 
-DESIGN.md, "The HTTP contract": 400 for malformed JSON and invalid fields (DRF's
+docs/API.md, "Commands" ("Validation", "Errors"): 400 for malformed JSON and invalid fields (DRF's
 {"field": ["message"]}), 404 product_not_found for an unknown product, 415 for a body that is
 not JSON, never a 500 for anything a client can send, and "any error means no event was stored".
 """

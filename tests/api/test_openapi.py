@@ -1,6 +1,6 @@
 """The OpenAPI schema (drf-spectacular): generated without a warning, valid, and complete.
 
-Every command and query route of DESIGN.md's HTTP contract is in it with its answers, the
+Every command and query route of the HTTP contract (docs/API.md) is in it with its answers, the
 documentation pages load nothing from another host, and a split deployment still serves them.
 """
 

@@ -1,6 +1,6 @@
 """The Query API: filters, ordering, pagination, ETags, staff views, read-your-writes and split roles.
 
-DESIGN.md, "The HTTP contract" -> "Queries" and "Users", and "Configuration" (SERVICE_ROLE).
+docs/API.md, "Queries", "Users" and "Conventions" (SERVICE_ROLE).
 Read models are filled the way production fills them: commands through the API, then the
 projections' catch-up, run in-process. The database is shared by the whole run and never
 emptied, so each test looks only at its own category or its own products.

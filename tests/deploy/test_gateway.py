@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
-from projections.api import middleware as role_middleware
+from project.http import service_role as role_middleware
 from tests.deploy import compose
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -50,7 +50,7 @@ def role_of(stack, apisix_config, upstream_id: str) -> str:
 
 
 def serves(role: str, path: str, method: str) -> bool:
-    """Whether a service of that role answers `method` at `path` (projections.api.middleware)."""
+    """Whether a service of that role answers `method` at `path` (project/http/service_role.py)."""
     always_served = tuple(getattr(role_middleware, "ALWAYS_SERVED", ()))
     if role == "all" or not path.startswith("/api/") or (always_served and path.startswith(always_served)):
         return True

@@ -1,4 +1,4 @@
-"""The field rules of DESIGN.md's "Validation:" paragraph, as decide enforces them.
+"""The field rules of docs/API.md ("Commands", "Validation"), as decide enforces them.
 
 Each case goes through decide (not rules.* directly) so that a rule decide forgets to call fails
 here, and each refusal must name the offending field.

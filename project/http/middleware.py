@@ -1,4 +1,4 @@
-"""Request-level guards that must hold before any view runs."""
+"""Request-level guards that must hold before any view runs, on every path of the service."""
 
 import re
 import uuid
@@ -10,27 +10,31 @@ from django.http import JsonResponse
 from project import logformat
 from project.database.deadline import is_outcome_unknown
 
+from .errors import error_response
+
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _DIGITS = re.compile(r"[0-9]+", re.ASCII)
 RETRY_AFTER_SECONDS = "5"
 
 
-def database_unavailable_response(error: BaseException | None = None) -> JsonResponse:
-    """503 when nothing was stored; 504 when a commit was sent and its outcome is unknown."""
+def database_unavailable_response(error: BaseException | None = None, response_class=JsonResponse):
+    """503 `unavailable` with Retry-After when nothing was stored; 504 `outcome_unknown` when a
+    commit was sent and never acknowledged. `response_class` as for error_response."""
     if is_outcome_unknown(error):
-        return JsonResponse(
-            {
-                "detail": "The database did not confirm in time whether the command was stored; "
-                "retry it with the same Idempotency-Key.",
-                "code": "outcome_unknown",
-            },
-            status=504,
+        return error_response(
+            504,
+            "The database did not confirm in time whether the command was stored; "
+            "retry it with the same Idempotency-Key.",
+            "outcome_unknown",
+            response_class=response_class,
         )
-    response = JsonResponse(
-        {"detail": "The database is unavailable; retry shortly.", "code": "unavailable"}, status=503
+    return error_response(
+        503,
+        "The database is unavailable; retry shortly.",
+        "unavailable",
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+        response_class=response_class,
     )
-    response["Retry-After"] = RETRY_AFTER_SECONDS
-    return response
 
 
 def is_database_unavailable(error: BaseException) -> bool:
@@ -71,15 +75,11 @@ class BodySizeLimitMiddleware:
     def __call__(self, request):
         declared = request.META.get("CONTENT_LENGTH") or "0"
         if not _DIGITS.fullmatch(declared):  # str.isdigit() would also take "²"
-            return JsonResponse({"detail": "Invalid Content-Length.", "code": "bad_request"}, status=400)
+            return error_response(400, "Invalid Content-Length.", "bad_request")
         # Compare as text first: int() of thousands of digits is itself refused by Python.
         if len(declared.lstrip("0")) > 18 or int(declared) > settings.COMMAND_MAX_BODY_BYTES:
-            return JsonResponse(
-                {
-                    "detail": f"Request body larger than {settings.COMMAND_MAX_BODY_BYTES} bytes.",
-                    "code": "request_too_large",
-                },
-                status=413,
+            return error_response(
+                413, f"Request body larger than {settings.COMMAND_MAX_BODY_BYTES} bytes.", "request_too_large"
             )
         return self.get_response(request)
 

@@ -1,8 +1,9 @@
 """One codebase, split deployments: SERVICE_ROLE decides which side of the API a process serves."""
 
 from django.conf import settings
-from django.http import JsonResponse
 from django.urls import Resolver404, resolve
+
+from .errors import error_response
 
 # Per role, the methods refused on /api/ and those it still serves (OPTIONS is served by both).
 REFUSED = {"query": {"POST", "PUT", "PATCH", "DELETE"}, "command": {"GET", "HEAD"}}
@@ -29,15 +30,12 @@ class ServiceRoleMiddleware:
             and request.method in REFUSED[role]
         ):
             allowed = SERVED[role] & _view_methods(request.path_info)
-            response = JsonResponse(
-                {
-                    "detail": f'Method "{request.method}" not allowed: this service answers {PLURAL[role]} only.',
-                    "code": "method_not_allowed",
-                },
-                status=405,
+            return error_response(
+                405,
+                f'Method "{request.method}" not allowed: this service answers {PLURAL[role]} only.',
+                "method_not_allowed",
+                headers={"Allow": ", ".join(m for m in METHOD_ORDER if m in allowed)},
             )
-            response["Allow"] = ", ".join(m for m in METHOD_ORDER if m in allowed)
-            return response
         return self.get_response(request)
 
 
