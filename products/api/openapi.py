@@ -134,7 +134,14 @@ COMMAND_ERRORS = {
     415: error("`unsupported_media_type`: the body is not JSON (nor a form)."),
     422: error(f"`{IdempotencyKeyReused.code}`: the `Idempotency-Key` was used for another request."),
     429: error("`throttled`: too many commands; retry after `Retry-After` seconds."),
-    503: error("`unavailable`: the database cannot be reached (or the product is too contended); retry after `Retry-After`."),
+    503: error(
+        "`unavailable`: the database cannot be reached or did not answer within the request's time (or the "
+        "product is too contended); nothing was stored; retry after `Retry-After`."
+    ),
+    504: error(
+        "`outcome_unknown`: the database did not confirm in time whether the command was stored; retry with the "
+        "same `Idempotency-Key`, which answers as the first attempt would have if it was."
+    ),
 }
 COMMAND_HEADERS = [IDEMPOTENCY_KEY, IF_MATCH, etag(200, 202), IDEMPOTENT_REPLAYED, RETRY_AFTER, WWW_AUTHENTICATE]
 

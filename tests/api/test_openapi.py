@@ -32,7 +32,7 @@ QUERIES = {
     "/api/projections/": "projections_list",
 }
 LISTS = {path for path, operation in QUERIES.items() if operation.endswith("_list") or "history" in operation}
-COMMAND_ERRORS = {"400", "401", "403", "404", "409", "412", "413", "414", "415", "422", "429", "503"}
+COMMAND_ERRORS = {"400", "401", "403", "404", "409", "412", "413", "414", "415", "422", "429", "503", "504"}
 CONFLICT_CODES = {"duplicate_sku", "product_exists", "insufficient_stock", "product_discontinued", "version_conflict"}
 
 
