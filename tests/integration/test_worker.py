@@ -9,10 +9,10 @@ from celery import current_app
 from django.db import transaction
 
 from products import eventstore
-from products.nudge import projection_queue
 from products.eventstore import Checkpoint
 from projections import engine, projectors
 from projections.models import ProjectionState
+from projections.queues import projection_queue
 from tests.integration.test_projections import snapshot
 from tests.support import probes
 from tests.support.history import random_history
