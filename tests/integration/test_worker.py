@@ -97,6 +97,7 @@ def test_control_the_probe_sees_two_runners_when_nothing_keeps_them_apart(probe)
     def unguarded_batch():
         from django.db import connection
 
+        connection.ensure_connection()  # connected before the start: only the batches race
         start.wait()
         with transaction.atomic():
             probe.apply(events, "default")
