@@ -1,15 +1,17 @@
-"""Shared helpers: scratch databases and vhosts, the service's processes, percentiles, results.
+"""Shared helpers: scratch databases and vhosts, the service's processes, summaries, results.
 
 Everything a benchmark creates it removes again: each database `bench_<random>` is dropped, each
 RabbitMQ vhost deleted, and each process it started (and only those: each runs in its own
 process group) is stopped, also when a benchmark fails half-way.
+
+Polling, ports, process groups, rabbitmqctl, database URLs and percentiles are the tests' own
+helpers (tests/support/, the modules that need neither pytest nor Django).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
-import math
 import os
 import platform
 import re
@@ -26,6 +28,13 @@ from typing import Any, Iterator, Sequence
 from urllib.parse import urlsplit
 
 import psycopg
+
+from tests.support.databases import on_same_server
+from tests.support.polling import wait_until
+from tests.support.rabbitmq import rabbitmqctl
+from tests.support import spawning
+from tests.support.spawning import free_port, stop
+from tests.support.stats import percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -67,18 +76,6 @@ _require_loopback(RABBITMQ_URL)
 # --- Small utilities ----------------------------------------------------------------------
 
 
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The q-th percentile (0-100) with linear interpolation between closest ranks (numpy's default)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return float(ordered[0])
-    rank = (len(ordered) - 1) * q / 100
-    low, high = math.floor(rank), math.ceil(rank)
-    return float(ordered[low] + (ordered[high] - ordered[low]) * (rank - low))
-
-
 def summarize_ms(seconds: Sequence[float]) -> dict[str, float | int | None]:
     """Latencies given in seconds, summarized in milliseconds."""
     ms = [value * 1000 for value in seconds]
@@ -96,41 +93,16 @@ def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def wait_until(probe, timeout: float, interval: float = 0.1, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"Timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
-
-
 def db_url(name: str) -> str:
-    parts = urlsplit(POSTGRES_URL)
-    return parts._replace(path=f"/{name}").geturl()
+    return on_same_server(POSTGRES_URL, name)
 
 
 def connect(name: str, autocommit: bool = True) -> psycopg.Connection:
     return psycopg.connect(db_url(name), autocommit=autocommit)
-
-
-def rabbitmqctl(*args: str, check: bool = True) -> str:
-    result = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=60)
-    if check and result.returncode != 0:
-        raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {result.stderr or result.stdout}")
-    return result.stdout
 
 
 def queued_messages(vhost: str) -> dict[str, int]:
@@ -170,31 +142,8 @@ def worker_settled(database: str, vhost: str | None, timeout: float = 120) -> fl
 
 def start(args: list[str], env: dict[str, str], log_name: str) -> tuple[subprocess.Popen, Path]:
     """Start a process of ours in its own process group, its output in var/bench-logs/."""
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
     log_path = LOG_DIR / f"{log_name}.log"
-    with open(log_path, "ab") as out:
-        process = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    return process, log_path
-
-
-def stop(process: subprocess.Popen, timeout: float = 20) -> None:
-    """Stop a process we started, and its children (its own process group), nothing else."""
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        process.wait(timeout)
+    return spawning.start(args, env, log_path, cwd=ROOT), log_path
 
 
 class Child:
@@ -456,7 +405,7 @@ class Run:
                 except OSError:
                     return False
 
-            wait_until(answers, timeout=60, what="gunicorn to answer")
+            wait_until(answers, timeout=60, interval=0.1, what="gunicorn to answer")
             yield service
         finally:
             stop(process)

@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from .common import LOG_DIR, percentile, wait_rusage
+from tests.support.stats import percentile
+
+from .common import LOG_DIR, wait_rusage
 
 
 @dataclass

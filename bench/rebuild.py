@@ -17,7 +17,9 @@ import sys
 import time
 from typing import Any
 
-from .common import LOG_DIR, ROOT, Run, connect, log, stop, wait_or_stop
+from tests.support.spawning import stop
+
+from .common import LOG_DIR, ROOT, Run, connect, log, wait_or_stop
 from .datagen import EventGenerator, write_events
 
 RSS_LIMIT_MB = 300

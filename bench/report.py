@@ -399,6 +399,7 @@ def render(results: dict) -> str:
               "network work for loopback traffic, short-lived processes). On a 2-core machine any of it lowers "
               "the figures, not always equally for both sides. `load_before` in the JSON is what other users "
               "kept busy just before each benchmark.",
+              "- Latency percentiles are nearest-rank, as wrk computes them: each is a latency that was observed.",
               "- Full figures per line (latency percentiles, CPU per process group, errors) are in "
               "`bench/results/latest.json`.", ""]
     return "\n".join(lines)

@@ -24,9 +24,9 @@ import threading
 
 from celery import current_app
 from django.conf import settings
-from kombu import Queue
 
 from project.logformat import propagated_headers
+from project.queues import capped_queue
 
 from . import metrics
 
@@ -53,16 +53,6 @@ def publish_nudge(headers: dict[str, str] | None = None) -> None:
     # disk before it confirms it (persistent was every task's default here).
     current_app.send_task(settings.CATALOG_NUDGE_TASK, queue=capped_queue(settings.NUDGE_QUEUE), retry=False,
                           headers=headers, delivery_mode=1)
-
-
-def projection_queue(name: str) -> Queue:
-    """A projection's own queue (sweeps, long catch-ups, a deployment's dedicated workers)."""
-    return capped_queue(settings.PROJECTION_QUEUE_PREFIX + name)
-
-
-def capped_queue(name: str) -> Queue:
-    """A queue of content-free nudges, declared as the worker declares it (RabbitMQ refuses a mismatch)."""
-    return Queue(name, durable=True, queue_arguments=settings.PROJECTION_QUEUE_ARGUMENTS)
 
 
 def _ensure_publisher_thread() -> None:

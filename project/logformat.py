@@ -138,17 +138,19 @@ def logging_config(log_format: str, level: str = "INFO") -> dict:
     }
 
 
-# --- Celery: the ids travel with the task messages -------------------------------------------
+# --- Celery: the ids travel with the task messages (connected in project/celery.py) ---------
 
 
-def _task_started(task_id=None, task=None, args=None, **_):
+def bind_task_ids(task_id=None, task=None, args=None, **_):
+    """task_prerun: bind the task's ids (and its message's request ids) for its log lines."""
     ids = ids_from_headers(task.request) if task is not None else {}
     name = task.name if task is not None else ""
     projection = args[0] if name == "projections.catch_up" and args else None
     task.request.catalog_log_token = bind(task_id=task_id, projection=projection, task=name, **ids)
 
 
-def _task_finished(task=None, **_):
+def unbind_task_ids(task=None, **_):
+    """task_postrun: restore the context bind_task_ids found."""
     token = getattr(task.request, "catalog_log_token", None) if task is not None else None
     if token is not None:
         try:
@@ -158,18 +160,10 @@ def _task_finished(task=None, **_):
         task.request.catalog_log_token = None
 
 
-def _before_publish(headers=None, **_):
-    """A task published while a request's ids are bound (the fan-out of a nudge) passes them on."""
+def pass_ids_on(headers=None, **_):
+    """before_task_publish: a task published while a request's ids are bound (the fan-out of a
+    nudge) passes them on."""
     if headers is None:
         return
     for key, value in propagated_headers().items():
         headers.setdefault(key, value)
-
-
-def connect_celery_signals() -> None:
-    """Bind the ids around each task a worker runs, and pass them on to the tasks it publishes."""
-    from celery.signals import before_task_publish, task_postrun, task_prerun
-
-    task_prerun.connect(_task_started, weak=False, dispatch_uid="catalog-log-context-prerun")
-    task_postrun.connect(_task_finished, weak=False, dispatch_uid="catalog-log-context-postrun")
-    before_task_publish.connect(_before_publish, weak=False, dispatch_uid="catalog-log-context-publish")

@@ -97,13 +97,8 @@ def serve_worker_metrics(port: int, address: str = "0.0.0.0") -> None:
     log.info("Serving worker metrics on %s:%s", address, port)
 
 
-def _worker_init(**_) -> None:
+def serve_worker_metrics_if_configured(**_) -> None:
+    """worker_init: serve the worker's metrics when WORKER_METRICS_PORT is set."""
     port = os.environ.get("WORKER_METRICS_PORT")
     if port:
         serve_worker_metrics(int(port), os.environ.get("WORKER_METRICS_ADDRESS", "0.0.0.0"))
-
-
-def connect_worker_signals() -> None:
-    from celery.signals import worker_init
-
-    worker_init.connect(_worker_init, weak=False, dispatch_uid="catalog-worker-metrics")

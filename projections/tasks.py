@@ -14,17 +14,10 @@ import time
 from celery import shared_task
 from django.conf import settings
 
-from products.nudge import projection_queue, publish_nudge
+from products.nudge import publish_nudge
 
-from project import logformat
-
-from . import engine, metrics, projectors
-
-# Worker log lines name the task, its projection and the ids of the request that nudged it
-# (carried in the message headers, passed on to the tasks a task publishes); WORKER_METRICS_PORT
-# serves the worker's metrics.
-logformat.connect_celery_signals()
-metrics.connect_worker_signals()
+from . import engine, projectors
+from .queues import projection_queue
 
 log = logging.getLogger(__name__)
 

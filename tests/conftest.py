@@ -58,6 +58,45 @@ def committed_db(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture
+def subscriber(committed_db, rabbitmq_vhost):
+    """A queue of another service, bound to every event the relay publishes, declared before the
+    events; straight to the run's RabbitMQ vhost (no fault scenario cuts it). Yields (connection, queue)."""
+    from kombu import Connection, Exchange, Queue
+
+    queue = Queue(f"subscriber-{uuid.uuid4().hex[:8]}", Exchange("catalog.events", "topic", durable=True), routing_key="#")
+    with Connection(f"{test_settings.RABBITMQ_URL}/{rabbitmq_vhost}") as connection:
+        queue(connection.default_channel).declare()
+        yield connection, queue
+        queue(connection.default_channel).delete()
+
+
+@pytest.fixture
+def fresh_projectors():
+    """The projections read from settings.PROJECTORS again, for the test and after it."""
+    from projections import projectors
+
+    projectors.all_projectors.cache_clear()
+    yield
+    projectors.all_projectors.cache_clear()
+
+
+@pytest.fixture
+def extra_projector(settings, fresh_projectors):
+    """register(name, dotted_path): a test projector joins this process's projections for the test.
+
+    Returns the projector. The processes a test starts get it through EXTRA_PROJECTORS.
+    """
+    from projections import projectors
+
+    def register(name: str, path: str):
+        settings.PROJECTORS = {**settings.PROJECTORS, name: path}
+        projectors.all_projectors.cache_clear()
+        return projectors.get(name)
+
+    return register
+
+
+@pytest.fixture
 def make_user(committed_db):
     from django.contrib.auth.models import Permission, User
 

@@ -45,7 +45,8 @@ AHEAD = f"{2**62}-1"  # a position no projection has reached
 # --- Filling the read models ----------------------------------------------------------------
 
 
-def caught_up(token: str) -> bool:
+def reached(token: str) -> bool:
+    """The read models have applied everything up to position `token` (perhaps more)."""
     target = Checkpoint.parse(token)
     states = ProjectionState.objects.filter(name__in=READ_MODELS)
     return len(states) == len(READ_MODELS) and all(Checkpoint(s.last_tx, s.last_position) >= target for s in states)
@@ -60,7 +61,7 @@ def catch_up_to(token: str) -> None:
     def run() -> bool:
         for name in READ_MODELS:
             engine.catch_up(projectors.get(name))
-        return caught_up(token)
+        return reached(token)
 
     wait_until(run, timeout=30, what=f"the read models to apply {token}")
 
@@ -552,7 +553,7 @@ def test_a_query_waits_for_a_position_that_is_applied_during_the_wait(reader, ap
     settings.READ_YOUR_WRITES_TIMEOUT = 20
     category = f"ryw-{uuid.uuid4().hex[:10]}"
     position = command(api, PRODUCTS, register_body(category=category))["position"]
-    assert not caught_up(position), "nothing else runs the projections in tests"
+    assert not reached(position), "nothing else runs the projections in tests"
 
     def later():
         from django.db import connections

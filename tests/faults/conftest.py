@@ -1,20 +1,19 @@
-"""Shared pieces of the fault scenarios: a service stack behind proxies, and a subscriber."""
+"""Shared pieces of the fault scenarios: a service stack, convergence, the slow probe."""
 
 from __future__ import annotations
 
 import time
-import uuid
 from contextlib import ExitStack, contextmanager
 
 import pytest
 import requests
-from kombu import Connection, Exchange, Queue
 
-from projections import engine, projectors
+from projections import engine
 from projections.models import ProjectionState
-from tests import settings as test_settings
+from tests.support import probes
 from tests.support.polling import wait_until
 from tests.support.processes import celery_beat, celery_worker, web_server
+from tests.support.progress import applied_everything
 
 
 def pytest_collection_modifyitems(items):
@@ -22,16 +21,6 @@ def pytest_collection_modifyitems(items):
         if "tests/faults/" in str(item.fspath):
             item.add_marker(pytest.mark.faults)
             item.add_marker(pytest.mark.slow)
-
-
-@pytest.fixture
-def subscriber(committed_db, rabbitmq_vhost):
-    """A queue bound to every event the relay publishes, straight to RabbitMQ (never cut)."""
-    queue = Queue(f"oracle-{uuid.uuid4().hex[:8]}", Exchange("catalog.events", "topic", durable=True), routing_key="#")
-    with Connection(f"{test_settings.RABBITMQ_URL}/{rabbitmq_vhost}") as connection:
-        queue(connection.default_channel).declare()
-        yield connection, queue
-        queue(connection.default_channel).delete()
 
 
 @contextmanager
@@ -44,12 +33,6 @@ def service_stack(workers: int = 1, web_threads: int = 10, **env: str):
             stack.enter_context(celery_worker(f"fault{number}", **env))
         stack.enter_context(celery_beat(**env))
         yield base_url
-
-
-def caught_up() -> bool:
-    names = list(projectors.all_projectors())
-    engine.ensure_states(names)
-    return all(engine.lag(state) == 0 for state in ProjectionState.objects.filter(name__in=names))
 
 
 def converge(timeout: float = 60, nudge: bool = True) -> float:
@@ -68,7 +51,7 @@ def converge(timeout: float = 60, nudge: bool = True) -> float:
         if nudge and time.monotonic() - last_nudge > 2:
             current_app.send_task("projections.sweep")
             last_nudge = time.monotonic()
-        return caught_up()
+        return applied_everything()
 
     try:
         wait_until(nudged_and_caught_up, timeout=timeout, interval=0.2, what="every projection to catch up")
@@ -98,36 +81,17 @@ def command_client(token: str) -> requests.Session:
     return session
 
 
-def register_body() -> dict:
-    return {"sku": f"F-{uuid.uuid4().hex[:12]}", "name": "Kettle", "category": "Faults", "price": "10.00",
-            "currency": "EUR", "initial_stock": 100}
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
-SLOW_PROBE = "slow_probe=tests.support.probes.SlowProbe"
+SLOW_PROBE = ("slow_probe", "tests.support.probes.SlowProbe")
 
 
 @pytest.fixture
-def slow_probe(committed_db, settings, tmp_path):
+def slow_probe(committed_db, extra_projector, tmp_path):
     """The slow probe as an extra projection (in this process and in the ones it starts)."""
-    from tests.support import probes
-
-    probes.create_tables()
-    probes.SlowProbe().reset("default")
-    ProjectionState.objects.filter(name="slow_probe").delete()
-    settings.PROJECTORS = {**settings.PROJECTORS, "slow_probe": "tests.support.probes.SlowProbe"}
-    projectors.all_projectors.cache_clear()
+    probes.from_the_start(extra_projector(*SLOW_PROBE))
     flag = tmp_path / "pause"
-    yield {"EXTRA_PROJECTORS": SLOW_PROBE, "SLOW_PROBE_FLAG": str(flag)}, flag
-    projectors.all_projectors.cache_clear()
+    return {"EXTRA_PROJECTORS": "=".join(SLOW_PROBE), "SLOW_PROBE_FLAG": str(flag)}, flag
 
 
 def applied_once() -> bool:
-    from tests.support import probes
-
     applied = probes.applied_positions()
     return len(applied) == len(set(applied))

@@ -8,7 +8,8 @@ from django.db import connection
 
 import products.eventstore
 from tests import settings as test_settings
-from tests.faults.conftest import command_client, converge, register_body, service_stack
+from tests.api.helpers import register_body
+from tests.faults.conftest import command_client, converge, service_stack
 from tests.support import oracle
 from tests.support.processes import test_database_url as run_database_url
 from tests.support.proxy import TcpProxy

@@ -5,7 +5,8 @@ import random
 import threading
 import time
 
-from tests.faults.conftest import command_client, converge, register_body, service_stack
+from tests.api.helpers import register_body
+from tests.faults.conftest import command_client, converge, service_stack
 from tests.support import oracle
 
 SECONDS = float(os.environ.get("FAULT_SOAK_SECONDS", "30"))
@@ -17,7 +18,8 @@ def test_fifty_writers_for_thirty_seconds_lose_nothing_and_duplicate_nothing(mak
     lock = threading.Lock()
     client = command_client(token_for(make_user()))
     with service_stack(workers=1) as base_url:
-        shared = [client.post(f"{base_url}/api/products/", json=register_body(), timeout=10) for _ in range(3)]
+        shared = [client.post(f"{base_url}/api/products/", json=register_body(initial_stock=100), timeout=10)
+                  for _ in range(3)]
         for response in shared:
             ledger.record(response)
         shared_ids = [r.json()["product_id"] for r in shared]
@@ -27,7 +29,7 @@ def test_fifty_writers_for_thirty_seconds_lose_nothing_and_duplicate_nothing(mak
             session = command_client(client.headers["Authorization"].split()[1])
             rng = random.Random()
             if own:
-                response = session.post(f"{base_url}/api/products/", json=register_body(), timeout=30)
+                response = session.post(f"{base_url}/api/products/", json=register_body(initial_stock=100), timeout=30)
                 with lock:
                     ledger.record(response)
                 product_ids = [response.json()["product_id"]]

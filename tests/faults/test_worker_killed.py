@@ -6,7 +6,8 @@ import signal
 import pytest
 
 from projections.models import ProjectionState
-from tests.faults.conftest import applied_once, command_client, converge, register_body
+from tests.api.helpers import register_body
+from tests.faults.conftest import applied_once, command_client, converge
 from tests.support import oracle
 from tests.support.polling import wait_until
 from tests.support.processes import celery_worker, web_server

@@ -25,7 +25,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 WRITERS = 16
 WRITE_SECONDS = 3.0
@@ -35,16 +35,6 @@ EMPTY_POLL_SLEEP = 0.001
 STARTUP_TIMEOUT = 60.0  # spawning 16 interpreters that each set Django up, on a small machine
 SETTLE_SECONDS = 2.0  # after the writers: how long a reader may see nothing new before we stop waiting
 CATCH_UP_TIMEOUT = 20.0
-
-
-def database_url(db_settings: dict) -> str:
-    """A DATABASE_URL for a child process, pointing at the database these settings use."""
-    user = quote(db_settings.get("USER") or "postgres", safe="")
-    password = db_settings.get("PASSWORD") or ""
-    credentials = f"{user}:{quote(password, safe='')}" if password else user
-    host = db_settings.get("HOST") or "127.0.0.1"
-    port = db_settings.get("PORT") or "5432"
-    return f"postgres://{credentials}@{host}:{port}/{quote(db_settings['NAME'], safe='')}"
 
 
 # --- The writers (child processes) ------------------------------------------------------------

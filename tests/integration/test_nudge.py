@@ -6,7 +6,8 @@ import pytest
 from kombu import Connection
 
 from products import handlers
-from products.nudge import capped_queue, publish_nudge
+from products.nudge import publish_nudge
+from project.queues import capped_queue
 from projections import engine, projectors, tasks
 from projections.models import ProjectionState
 from tests import settings as test_settings

@@ -29,6 +29,7 @@ from projections.models import (
     CatalogProduct, CategoryMember, CategorySummary, PriceHistoryEntry, ProjectionState, SkippedEvent,
 )
 from tests.support.polling import wait_until
+from tests.support.progress import applied_everything
 from tests.support.projectors import APPLIED, BATCHES, KILLERS, POISONED, WorkerDied
 
 pytestmark = pytest.mark.integration
@@ -59,14 +60,14 @@ def state_of(name: str) -> ProjectionState:
     return ProjectionState.objects.get(name=name)
 
 
-def caught_up(name: str) -> ProjectionState:
+def catch_up_fully(name: str) -> ProjectionState:
     """Run catch-up until the projection has applied every stored event (the horizon may lag a moment)."""
     projector = projectors.get(name)
 
     def probe():
         engine.catch_up(projector)
         state = state_of(name)
-        return state.status == ProjectionState.RUNNING and engine.lag(state) == 0 and state
+        return state.status == ProjectionState.RUNNING and applied_everything(name) and state
 
     return wait_until(probe, timeout=20, what=f"{name} to catch up")
 
@@ -84,24 +85,16 @@ def stall(projector) -> tuple[ProjectionState, list[str]]:
 
 
 @pytest.fixture
-def fresh_projectors():
-    projectors.all_projectors.cache_clear()
-    yield
-    projectors.all_projectors.cache_clear()
-
-
-@pytest.fixture
-def poison(settings, committed_db, fresh_projectors):
+def poison(settings, committed_db, extra_projector):
     """A test-only projection, caught up and healthy, that refuses the streams in POISONED."""
-    settings.PROJECTORS = {**settings.PROJECTORS, POISON: "tests.support.projectors.PoisonProjector"}
     settings.PROJECTION_MAX_ATTEMPTS = 3
     settings.PROJECTION_RETRY_BASE_SECONDS = 0
-    projectors.all_projectors.cache_clear()
+    extra_projector(POISON, "tests.support.projectors.PoisonProjector")
     POISONED.clear()
     KILLERS.clear()
     engine.ensure_states([POISON])
     engine.retry(POISON)  # an earlier test may have left it stalled
-    caught_up(POISON)
+    catch_up_fully(POISON)
     yield projectors.get(POISON)
     POISONED.clear()
     KILLERS.clear()
@@ -131,7 +124,7 @@ def test_rebuild_replays_the_log_into_the_same_rows_and_repairs_a_tampered_one(c
     ids = [register().product_id for _ in range(3)]
     handle(ChangePrice(product_id=ids[0], price=Decimal("12.50")))
     handle(ShipStock(product_id=ids[1], quantity=4))
-    caught_up("product_catalog")
+    catch_up_fully("product_catalog")
     before = list(CatalogProduct.objects.filter(id__in=ids).order_by("id").values())
     assert len(before) == 3 and {row["version"] for row in before} == {1, 2}
     CatalogProduct.objects.filter(id=ids[2]).update(stock=999_999, name="tampered")  # the control
@@ -244,7 +237,7 @@ def test_a_failing_event_stalls_its_projection_after_the_allowed_attempts(poison
     assert state.attempts == 3 and state.failed_position == event.position
     assert "ValueError: poisoned stream" in state.last_error and str(event.event_id) in state.last_error
     assert engine.catch_up(poison).outcome == "blocked"  # stays put until an operator acts
-    assert caught_up("product_catalog")  # the other projections keep going
+    assert catch_up_fully("product_catalog")  # the other projections keep going
     assert CatalogProduct.objects.filter(id=product_id).exists()
 
 
@@ -302,7 +295,7 @@ def test_skip_records_who_skipped_which_event_and_why_and_the_projection_moves_o
     assert skipped.reason == "bad import"
     assert skipped.skipped_by.startswith("manage.py:") and "poisoned stream" in skipped.error
     later = register().events[0]
-    caught_up(POISON)
+    catch_up_fully(POISON)
     assert later.position in APPLIED[POISON] and stalled.position not in APPLIED[POISON]
 
 
@@ -335,7 +328,7 @@ def test_retry_gives_a_stalled_projection_fresh_attempts(stalled, poison):
 
     assert f"{POISON}: running" in out.getvalue()
     assert (state_of(POISON).status, state_of(POISON).attempts) == (ProjectionState.RUNNING, 0)
-    caught_up(POISON)
+    catch_up_fully(POISON)
     assert stalled.position in APPLIED[POISON]
 
 
@@ -390,7 +383,7 @@ def test_event_search_finds_by_token_stream_or_event_id_and_shrugs_off_garbage(s
 ])
 def test_read_models_can_be_viewed_but_not_added_changed_or_deleted(superuser_client, model, projection):
     register()
-    caught_up(projection)
+    catch_up_fully(projection)
     row = model.objects.first()
     url = f"/admin/projections/{model._meta.model_name}/"
 

@@ -4,26 +4,14 @@ import json
 import uuid
 
 import pytest
-from kombu import Connection, Exchange, Queue
 
 from products import eventstore
 from projections import engine, projectors
 from projections.models import ProjectionState
-from tests import settings as test_settings
 from tests.support.history import random_history
 from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def subscriber(committed_db, rabbitmq_vhost):
-    """A queue of another service, bound to every event type, declared before the events."""
-    queue = Queue(f"subscriber-{uuid.uuid4().hex[:8]}", Exchange("catalog.events", "topic", durable=True), routing_key="#")
-    with Connection(f"{test_settings.RABBITMQ_URL}/{rabbitmq_vhost}") as connection:
-        queue(connection.default_channel).declare()
-        yield connection, queue
-        queue(connection.default_channel).delete()
 
 
 def received(connection, queue) -> list[dict]:

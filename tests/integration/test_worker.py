@@ -9,37 +9,26 @@ from celery import current_app
 from django.db import transaction
 
 from products import eventstore
-from products.nudge import projection_queue
 from products.eventstore import Checkpoint
 from projections import engine, projectors
 from projections.models import ProjectionState
+from projections.queues import projection_queue
 from tests.integration.test_projections import snapshot
 from tests.support import probes
 from tests.support.history import random_history
 from tests.support.polling import wait_until
 from tests.support.processes import celery_worker, web_server
+from tests.support.progress import applied_everything
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-PROBE = {"overlap_probe": "tests.support.probes.OverlapProbe"}
 PROBE_ENV = {"EXTRA_PROJECTORS": "overlap_probe=tests.support.probes.OverlapProbe"}
 
 
 @pytest.fixture
-def probe(committed_db, settings):
+def probe(committed_db, extra_projector):
     """The overlap probe as an extra projection, starting from an empty record and the log's start."""
-    probes.create_tables()
-    probes.OverlapProbe().reset("default")
-    ProjectionState.objects.filter(name="overlap_probe").delete()
-    settings.PROJECTORS = {**settings.PROJECTORS, **PROBE}
-    projectors.all_projectors.cache_clear()
-    yield projectors.get("overlap_probe")
-    projectors.all_projectors.cache_clear()
-
-
-def caught_up(*names: str) -> bool:
-    engine.ensure_states(names)
-    return all(engine.lag(state) == 0 for state in ProjectionState.objects.filter(name__in=names))
+    return probes.from_the_start(extra_projector("overlap_probe", "tests.support.probes.OverlapProbe"))
 
 
 def test_commands_over_http_are_readable_through_min_position(committed_db, make_user, token_for, rabbitmq_vhost):
@@ -74,7 +63,7 @@ def test_duplicate_nudges_to_two_workers_apply_each_event_once_with_one_runner_a
                 current_app.send_task("projections.catch_up", args=[name], queue=projection_queue(name))
 
         random_history(commands=50, products=5, seed=31, after_each=nudge_twice)  # 100 nudges
-        wait_until(lambda: caught_up(*names), timeout=120, interval=0.2, what="the projections to catch up")
+        wait_until(lambda: applied_everything(*names), timeout=120, interval=0.2, what="the projections to catch up")
 
     assert probes.overlapping_batches() == [], "two runners of one projection ran at the same time"
     applied = probes.applied_positions()
@@ -94,7 +83,7 @@ def test_a_worker_commits_projection_batches_without_waiting_for_the_disk(probe,
     with celery_worker("committer", **env):
         random_history(commands=3, products=1, seed=41)
         current_app.send_task("projections.catch_up", args=["overlap_probe"], queue=projection_queue("overlap_probe"))
-        wait_until(lambda: caught_up("overlap_probe"), timeout=60, interval=0.2, what="the probe to catch up")
+        wait_until(lambda: applied_everything("overlap_probe"), timeout=60, interval=0.2, what="the probe to catch up")
 
     assert probes.batch_commit_settings() == {expected}
 
@@ -108,6 +97,7 @@ def test_control_the_probe_sees_two_runners_when_nothing_keeps_them_apart(probe)
     def unguarded_batch():
         from django.db import connection
 
+        connection.ensure_connection()  # connected before the start: only the batches race
         start.wait()
         with transaction.atomic():
             probe.apply(events, "default")
@@ -123,14 +113,8 @@ def test_control_the_probe_sees_two_runners_when_nothing_keeps_them_apart(probe)
 
 
 @pytest.fixture
-def killer(committed_db, settings):
-    probes.create_tables()
-    probes.KillerProjector().reset("default")
-    ProjectionState.objects.filter(name="killer").delete()
-    settings.PROJECTORS = {**settings.PROJECTORS, "killer": "tests.support.probes.KillerProjector"}
-    projectors.all_projectors.cache_clear()
-    yield projectors.get("killer")
-    projectors.all_projectors.cache_clear()
+def killer(committed_db, extra_projector):
+    return probes.from_the_start(extra_projector("killer", "tests.support.probes.KillerProjector"))
 
 
 @pytest.mark.faults
@@ -154,7 +138,7 @@ def test_an_event_that_kills_its_worker_stalls_that_projection_only(killer, rabb
             return state and state.status == ProjectionState.STALLED and state
 
         state = wait_until(stalled, timeout=120, interval=1, what="the killer projection to stall")
-        wait_until(lambda: caught_up("product_catalog"), timeout=30, what="the catalog to carry on")
+        wait_until(lambda: applied_everything("product_catalog"), timeout=30, what="the catalog to carry on")
         assert worker.poll() is None, "the worker's main process survives its pool process dying"
 
     assert state.failed_position == killing.position

@@ -1,3 +1,5 @@
+"""Waiting for a condition, bounded in time."""
+
 import time
 from typing import Callable, TypeVar
 

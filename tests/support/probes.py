@@ -43,6 +43,16 @@ class OverlapProbe:
             cursor.execute("DELETE FROM test_probe_batch; DELETE FROM test_probe_applied")
 
 
+def from_the_start(probe: OverlapProbe) -> OverlapProbe:
+    """The probe's tables empty and its projection state gone: it applies the log from its start."""
+    from projections.models import ProjectionState
+
+    create_tables()
+    probe.reset("default")
+    ProjectionState.objects.filter(name=probe.name).delete()
+    return probe
+
+
 def create_tables(using: str = "default") -> None:
     with connections[using].cursor() as cursor:
         cursor.execute(CREATE_TABLES)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -16,22 +14,18 @@ from django.conf import settings
 
 from tests import settings as test_settings
 
+from . import spawning
+from .databases import database_url
 from .polling import wait_until
+from .spawning import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_database_url() -> str:
-    db = settings.DATABASES["default"]
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    """This run's database, for the processes a test starts."""
+    return database_url(settings.DATABASES["default"])
 
 
 def service_environment(**overrides: str) -> dict[str, str]:
@@ -53,26 +47,9 @@ def service_environment(**overrides: str) -> dict[str, str]:
 
 @contextmanager
 def started(args: list[str], env: dict[str, str], log_name: str, cwd: Path = ROOT) -> Iterator[subprocess.Popen]:
-    """Run a process of ours for the duration of the block; stop it (and only it) afterwards."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = open(ARTIFACTS / f"{log_name}.log", "ab")
-    process = subprocess.Popen(args, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
+    """Run a process of ours for the duration of the block, its output in test-artifacts/<log_name>.log."""
+    with spawning.started(args, env, ARTIFACTS / f"{log_name}.log", cwd) as process:
         yield process
-    finally:
-        stop(process)
-        log.close()
-
-
-def stop(process: subprocess.Popen, timeout: float = 15) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout)
 
 
 @contextmanager

@@ -1,3 +1,5 @@
+"""The machine's RabbitMQ, administered through rabbitmqctl (vhosts, queue depths)."""
+
 import subprocess
 
 
