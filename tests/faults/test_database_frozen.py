@@ -16,7 +16,8 @@ import pytest
 import requests
 
 import products.eventstore
-from tests.faults.conftest import command_client, converge, register_body, service_stack
+from tests.api.helpers import register_body
+from tests.faults.conftest import command_client, converge, service_stack
 from tests.support import oracle
 from tests.support.processes import test_database_url as run_database_url
 from tests.support.polling import wait_until
