@@ -57,16 +57,23 @@ def test_make_run_serves_commands_on_the_embedded_default(clean_clone, installed
                 return False
 
         wait_until(answers, timeout=120, interval=0.5, what="make run to serve")
-        manage = [str(installed_venv / "bin" / "python"), "manage.py"]
-        dev_env = {**env, "DJANGO_DEBUG": "1", "DJANGO_SUPERUSER_PASSWORD": "a-long-dev-password"}
-        subprocess.run(
-            [*manage, "createsuperuser", "--noinput", "--username", "admin", "--email", "admin@example.com"],
-            cwd=clean_clone, env=dev_env, check=True, capture_output=True,
-        )
-        token_output = subprocess.run(
-            [*manage, "drf_create_token", "admin"], cwd=clean_clone, env=dev_env, check=True, capture_output=True, text=True
-        ).stdout
-        token = re.search(r"Generated token (\w+)", token_output)[1]
+        # `make user` as a script runs it: no terminal, the password from the environment.
+        make_user = ["make", "-s", "user", f"VENV={installed_venv}"]
+        user_env = {**env, "DJANGO_SUPERUSER_PASSWORD": "a-long-dev-password"}
+        token = subprocess.run(
+            make_user, cwd=clean_clone, env=user_env, stdin=subprocess.DEVNULL, check=True, capture_output=True, text=True
+        ).stdout.strip()
+        again = subprocess.run(
+            make_user, cwd=clean_clone, env=env, stdin=subprocess.DEVNULL, check=True, capture_output=True, text=True
+        ).stdout.strip()
+        assert re.fullmatch(r"[0-9a-f]{40}", token), token
+        assert again == token  # an existing user gets the token it has
+
+        # The admin is styled: its stylesheet is served.
+        login = requests.get(f"{base_url}/admin/login/", timeout=10).text
+        stylesheet = re.search(r'<link rel="stylesheet" href="([^"]+base\.css)"', login)[1]
+        css = requests.get(base_url + stylesheet, timeout=10)
+        assert css.status_code == 200 and css.headers["Content-Type"].startswith("text/css")
 
         response = requests.post(
             f"{base_url}/api/products/",
