@@ -2,6 +2,7 @@
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 import requests
 
 from tests.support.polling import wait_until
-from tests.support.processes import ROOT, free_port, started
+from tests.support.processes import ARTIFACTS, ROOT, free_port, started
 
 pytestmark = pytest.mark.slow
 
@@ -88,7 +89,14 @@ def test_make_run_serves_commands_on_the_embedded_default(clean_clone, installed
             params={"min_position": response.json()["position"]},
             timeout=15,
         )
+        # Ctrl-C, as a terminal sends it: to make's whole process group.
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(30)
 
     assert read_back.status_code == 200, read_back.text
     assert read_back.json()["sku"] == "KETTLE-01"
     assert (clean_clone / "var" / "catalog.sqlite3").exists()
+    log = (ARTIFACTS / f"make-run-{port}.log").read_text(errors="replace")
+    assert "Warm shutdown" in log  # the worker was stopped, not killed
+    complaints = [line for line in log.splitlines() if re.search(r"\b(ERROR|CRITICAL)\b|Traceback|No hostname was supplied", line)]
+    assert complaints == [], "\n".join(complaints)
