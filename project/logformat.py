@@ -119,11 +119,16 @@ class PlainFormatter(logging.Formatter):
         return f"{first} [{ids}]{newline}{rest}"
 
 
-# The tasks beat's sweep sends every few seconds (and each command's nudge): Celery's own lines
-# for them, "received" and "succeeded", would fill an idle service's log. What they did is
-# logged by the engine (events applied at INFO, failures at ERROR).
-ROUTINE_TASKS = frozenset({"projections.sweep", "projections.catch_up"})
+# Beat's sweep, every few seconds, and the catch-up it sends to each projection (one projection
+# named: the nudge a command sends names none). Celery's own lines for them, "received" and
+# "succeeded", would fill an idle service's log; what a catch-up does is logged by the engine
+# (events applied at INFO, failures at ERROR).
+SWEEP_TASK, CATCH_UP_TASK = "projections.sweep", "projections.catch_up"
 BEAT_SENDING = "Scheduler: Sending due task"  # celery.beat's line, with the entry's and the task's name
+
+
+def _routine(task: str | None, args: object) -> bool:
+    return task == SWEEP_TASK or (task == CATCH_UP_TASK and args not in (None, "", "()", "[]"))
 
 
 def _demote(record: logging.LogRecord, level: int) -> bool:
@@ -133,18 +138,19 @@ def _demote(record: logging.LogRecord, level: int) -> bool:
 
 
 class RoutineTasksAtDebug(logging.Filter):
-    """Celery's INFO lines about ROUTINE_TASKS at DEBUG: a worker's "received" (celery.worker.strategy)
-    and "succeeded" (celery.app.trace), carrying the task in `data`, and beat's "Sending due task"
-    (celery.beat). Failures and retries keep their level."""
+    """Celery's INFO lines about the sweep and its catch-ups at DEBUG: a worker's "received"
+    (celery.worker.strategy) and "succeeded" (celery.app.trace), which carry the task's name and
+    arguments in `data`, and beat's "Sending due task" (celery.beat). Failures keep their level."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno != logging.INFO:
             return True
         data = getattr(record, "data", None)
-        task = data.get("name") if isinstance(data, dict) else None
-        if task is None and str(record.msg).startswith(BEAT_SENDING) and len(record.args or ()) == 2:
-            task = record.args[1]
-        return _demote(record, logging.DEBUG) if task in ROUTINE_TASKS else True
+        if isinstance(data, dict):
+            routine = _routine(data.get("name"), data.get("args"))
+        else:
+            routine = str(record.msg).startswith(BEAT_SENDING) and len(record.args or ()) == 2 and record.args[1] == SWEEP_TASK
+        return _demote(record, logging.DEBUG) if routine else True
 
 
 class UnavailableAtWarning(logging.Filter):

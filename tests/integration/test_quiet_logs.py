@@ -4,8 +4,6 @@ it answers on purpose at WARNING, not ERROR (a 500 stays an ERROR)."""
 import json
 import logging
 import time
-import uuid
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -15,11 +13,10 @@ from django.test import Client
 from django.urls import path
 from rest_framework.test import APIClient
 
-from products.domain.commands import RegisterProduct
-from products.handlers import handle
 from projections import engine, projectors
 from projections.models import ProjectionState
 from tests.api.helpers import register_body
+from tests.support.history import random_history
 from tests.support.polling import wait_until
 from tests.support.processes import celery_beat, celery_worker
 
@@ -85,9 +82,7 @@ def test_an_idle_worker_and_beat_log_nothing_at_info_and_a_lagging_projection_sh
 
         # The control: an event whose nudge was lost, so only a sweep can apply it; the engine says so at INFO.
         monkeypatch.setattr("products.handlers.nudge_projections", lambda: None)
-        product_id = uuid.uuid4()
-        handle(RegisterProduct(product_id=product_id, sku=f"Q-{product_id.hex[:12]}", name="Quiet", category="Logs",
-                               price=Decimal("1.00"), currency="EUR", initial_stock=1))
+        random_history(1, products=1)
         wait_until(
             lambda: any("Applied 1 event(s) to product_catalog" in line for line in loud_lines(worker_log, worker_from)),
             timeout=30, interval=0.2, what="the sweep to apply the event, at INFO",

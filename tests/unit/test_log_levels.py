@@ -29,25 +29,27 @@ def logger(request):
     logger.filters.clear()
 
 
-def received(logger, task: str) -> None:
+def received(logger, task: str, args: str = "()") -> None:
     """As celery.worker.strategy logs a task it received: the task's context in `data`."""
-    context = {"id": "1", "name": task, "args": "()", "kwargs": "{}", "eta": None}
+    context = {"id": "1", "name": task, "args": args, "kwargs": "{}", "eta": None}
     logger.info("Task %(name)s[%(id)s] received", context, extra={"data": context})
 
 
-def test_routine_task_lines_are_dropped_at_info_and_others_kept(logger):
+def test_the_sweeps_lines_are_dropped_at_info_and_others_kept(logger):
     logger.addFilter(RoutineTasksAtDebug())
 
     received(logger, "projections.sweep")
-    received(logger, "projections.catch_up")
+    received(logger, "projections.catch_up", "['product_catalog']")  # sent by the sweep
     logger.info("Scheduler: Sending due task %s (%s)", "sweep-projections", "projections.sweep")
-    received(logger, "projections.rebuild")  # an operator's rebuild: worth a line
+    received(logger, "projections.catch_up")  # a command's nudge: every projection, none named
+    received(logger, "projections.rebuild", "['product_catalog']")  # an operator's rebuild
     logger.info("Scheduler: Sending due task %s (%s)", "nightly", "reports.nightly")
     context = {"id": "2", "name": "projections.sweep", "exc": "boom"}
     logger.error("Task %(name)s[%(id)s] raised unexpected: %(exc)s", context, extra={"data": context})
 
     kept = [(record.levelname, record.getMessage()) for record in logger.collected.records]
     assert kept == [
+        ("INFO", "Task projections.catch_up[1] received"),
         ("INFO", "Task projections.rebuild[1] received"),
         ("INFO", "Scheduler: Sending due task nightly (reports.nightly)"),
         ("ERROR", "Task projections.sweep[2] raised unexpected: boom"),
