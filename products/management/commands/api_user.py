@@ -1,10 +1,10 @@
 """`manage.py api_user USERNAME`: a superuser for the admin and the API, and its token on stdout.
 
-Scriptable: the password comes from DJANGO_SUPERUSER_PASSWORD (as Django's own createsuperuser
---noinput reads it) and is asked for only on a terminal. A user who exists keeps their password
-and gets the token they have, so running it again prints the same token. Only the token goes to
-stdout: `TOKEN=$(manage.py api_user alice)`.
-"""
+Scriptable: the password comes from DJANGO_SUPERUSER_PASSWORD (the e-mail address, if any, from
+DJANGO_SUPERUSER_EMAIL), as Django's own createsuperuser --noinput reads them, and is asked for
+only on a terminal. A user who exists keeps their password and gets the token they have, so
+running it again prints the same token. Only the token goes to stdout:
+`TOKEN=$(manage.py api_user alice)`."""
 
 import getpass
 import os
