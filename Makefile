@@ -21,11 +21,17 @@ run: install
 	$(DEV_ENV) $(BIN)/python manage.py migrate --noinput
 	$(DEV_ENV) $(BIN)/python -m project.devrun --host $(HOST) --port $(PORT)
 
-# A superuser for the admin and the browsable API, and an API token for it.
-USERNAME ?= admin
+# A superuser for the admin and the browsable API, and its API token, alone on stdout. Scriptable:
+# `make user USERNAME=alice PASSWORD=...` (or DJANGO_SUPERUSER_PASSWORD in the environment, which
+# keeps it out of the process list) asks nothing; without a password it asks on a terminal. A user
+# who exists keeps their password and gets the token they have (see products/management/commands).
+USERNAME ?= $(or $(DJANGO_SUPERUSER_USERNAME),admin)
+ifdef PASSWORD
+# $(value ...): the password as typed, a `$` in it included.
+user: export DJANGO_SUPERUSER_PASSWORD := $(value PASSWORD)
+endif
 user: install
-	$(DEV_ENV) $(BIN)/python manage.py createsuperuser --username $(USERNAME)
-	$(DEV_ENV) $(BIN)/python manage.py drf_create_token $(USERNAME)
+	@$(DEV_ENV) $(BIN)/python manage.py api_user '$(USERNAME)'
 
 # Every test, against the machine's PostgreSQL and RabbitMQ (see README).
 test: install

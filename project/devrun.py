@@ -45,17 +45,30 @@ def main() -> int:
         while not stopping and all(p.poll() is None for p in processes.values()):
             time.sleep(0.2)
     finally:
+        # Each main process only: it stops its own children. The worker's pool children, sent
+        # SIGTERM too, would die under it mid-shutdown, and it logs each as an ERROR. Runserver's
+        # reloader kills the server it runs when it exits. Then whatever is left of each group,
+        # past the deadline or orphaned, is killed.
         for process in processes.values():
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
+                process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 15
         for process in processes.values():
             try:
                 process.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+                pass
+            _kill_group(process.pid)
+            process.wait()
     exited = [name for name, p in processes.items() if p.returncode not in (0, -signal.SIGTERM, None)]
     return 1 if exited and not stopping else 0
+
+
+def _kill_group(group: int) -> None:
+    try:
+        os.killpg(group, signal.SIGKILL)
+    except ProcessLookupError:  # nothing left in it
+        pass
 
 
 if __name__ == "__main__":

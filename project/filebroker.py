@@ -3,6 +3,10 @@
 kombu creates a message file and then writes it, so a consumer polling the folder can open
 the file in between, read nothing and crash the worker on the empty JSON. Here each message
 is written under a name the consumer ignores and then renamed into place, which is atomic.
+
+The broker is a folder, so it has no host: kombu's virtual transports default to one
+('localhost') and warn "No hostname was supplied" at every connection whose URL
+(`filesystem://`) names none, which here is every connection.
 """
 
 import os
@@ -27,3 +31,7 @@ class Channel(filesystem.Channel):
 
 class Transport(filesystem.Transport):
     Channel = Channel
+
+    @property
+    def default_connection_params(self):
+        return {}  # no host, no port: nothing to fall back to, and so nothing to warn about

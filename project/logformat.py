@@ -119,6 +119,51 @@ class PlainFormatter(logging.Formatter):
         return f"{first} [{ids}]{newline}{rest}"
 
 
+# Beat's sweep, every few seconds, and the catch-up it sends to each projection (one projection
+# named: the nudge a command sends names none). Celery's own lines for them, "received" and
+# "succeeded", would fill an idle service's log; what a catch-up does is logged by the engine
+# (events applied at INFO, failures at ERROR).
+SWEEP_TASK, CATCH_UP_TASK = "projections.sweep", "projections.catch_up"
+BEAT_SENDING = "Scheduler: Sending due task"  # celery.beat's line, with the entry's and the task's name
+
+
+def _routine(task: str | None, args: object) -> bool:
+    return task == SWEEP_TASK or (task == CATCH_UP_TASK and args not in (None, "", "()", "[]"))
+
+
+def _demote(record: logging.LogRecord, level: int) -> bool:
+    """Give the record a lower level, and keep it only if its logger lets that level through."""
+    record.levelno, record.levelname = level, logging.getLevelName(level)
+    return logging.getLogger(record.name).isEnabledFor(level)
+
+
+class RoutineTasksAtDebug(logging.Filter):
+    """Celery's INFO lines about the sweep and its catch-ups at DEBUG: a worker's "received"
+    (celery.worker.strategy) and "succeeded" (celery.app.trace), which carry the task's name and
+    arguments in `data`, and beat's "Sending due task" (celery.beat). Failures keep their level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO:
+            return True
+        data = getattr(record, "data", None)
+        if isinstance(data, dict):
+            routine = _routine(data.get("name"), data.get("args"))
+        else:
+            routine = str(record.msg).startswith(BEAT_SENDING) and len(record.args or ()) == 2 and record.args[1] == SWEEP_TASK
+        return _demote(record, logging.DEBUG) if routine else True
+
+
+class UnavailableAtWarning(logging.Filter):
+    """django.request logs every 5xx answer at ERROR. A 503 is an answer the service gives on purpose
+    (projection_lagging, unavailable, not ready: "retry later"), never a fault in its code: WARNING.
+    A 500, an exception nothing handled, stays an ERROR."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and getattr(record, "status_code", None) == 503:
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def logging_config(log_format: str, level: str = "INFO") -> dict:
     """settings.LOGGING for LOG_FORMAT `json` or `plain`."""
     if log_format not in ("json", "plain"):
@@ -126,7 +171,11 @@ def logging_config(log_format: str, level: str = "INFO") -> dict:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"context": {"()": "project.logformat.ContextFilter"}},
+        "filters": {
+            "context": {"()": "project.logformat.ContextFilter"},
+            "routine_tasks": {"()": "project.logformat.RoutineTasksAtDebug"},
+            "unavailable": {"()": "project.logformat.UnavailableAtWarning"},
+        },
         "formatters": {
             "json": {"()": "project.logformat.JsonFormatter"},
             "plain": {"()": "project.logformat.PlainFormatter"},
@@ -135,6 +184,10 @@ def logging_config(log_format: str, level: str = "INFO") -> dict:
             "console": {"class": "logging.StreamHandler", "formatter": log_format, "filters": ["context"]},
         },
         "root": {"handlers": ["console"], "level": level},
+        "loggers": {
+            **{name: {"filters": ["routine_tasks"]} for name in ("celery.worker.strategy", "celery.app.trace", "celery.beat")},
+            "django.request": {"filters": ["unavailable"]},
+        },
     }
 
 

@@ -180,6 +180,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"  # `manage.py collectstatic` fills it; WhiteNoise serves it
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# WhiteNoise also serves the files straight from the installed apps (the admin, DRF, the Swagger UI
+# and Redoc of drf-spectacular-sidecar), so a run that never ran collectstatic still gets its CSS
+# and JavaScript instead of unstyled pages and a blank /api/docs/. It looks them up once, at start.
+WHITENOISE_USE_FINDERS = True
 
 # --- The Command API ------------------------------------------------------------------------
 # Bodies above this answer 413 before they are parsed (JSON and form posts alike).

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from project import health
 from project.http.errors import error_response
+from project.landing import LandingView
 
 
 def api_not_found(request, exception=None):
@@ -18,6 +19,7 @@ def api_not_found(request, exception=None):
 handler404 = api_not_found
 
 urlpatterns = [
+    path("", LandingView.as_view(), name="landing"),
     # Operations, outside /api/ so that every SERVICE_ROLE serves them (see project/health.py).
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),

@@ -96,8 +96,13 @@ def _catch_up(name: str, time_budget: float | None, look_again: bool = True) -> 
 
 @shared_task(name="projections.sweep", ignore_result=True)
 def sweep() -> None:
-    """Beat runs this every few seconds, so a lost nudge only delays a read model."""
+    """Beat runs this every few seconds, so a lost nudge only delays a read model.
+
+    Quiet at INFO: what a catch-up it sends does is logged by the engine (events applied at INFO,
+    failures at ERROR), so an idle service logs nothing here (see project/logformat.py).
+    """
     fan_out()
+    log.debug("Sweep: each projection asked to catch up")
 
 
 @shared_task(name="projections.rebuild", ignore_result=True)

@@ -3,6 +3,8 @@
 import concurrent.futures
 import time
 import uuid
+from html.parser import HTMLParser
+from urllib.parse import urljoin
 
 import pytest
 import requests
@@ -28,6 +30,13 @@ def client(make_user, token_for):
     session = requests.Session()
     session.headers["Authorization"] = f"Token {token_for(make_user())}"
     return session
+
+
+@pytest.fixture(scope="module")
+def uncollected_server(django_db_setup, tmp_path_factory):
+    """gunicorn with an empty CATALOG_VAR_DIR: a run that never ran `collectstatic`."""
+    with web_server(workers=1, threads=4, CATALOG_VAR_DIR=str(tmp_path_factory.mktemp("uncollected-var"))) as base_url:
+        yield base_url
 
 
 def register(client, base_url, **fields) -> dict:
@@ -179,3 +188,63 @@ def test_a_broker_that_never_answers_delays_no_command_and_publishing_gives_up(d
         for connection, _ in held:
             connection.close()
     assert elapsed < 2, f"two commands took {elapsed:.1f} s with a silent broker"
+
+
+# --- Static files: WhiteNoise serves the pages' CSS and JavaScript without DEBUG ----------------
+
+
+class _Assets(HTMLParser):
+    """The stylesheets and scripts a page links to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stylesheets: list[str] = []
+        self.scripts: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "link" and "stylesheet" in (attrs.get("rel") or "").split() and attrs.get("href"):
+            self.stylesheets.append(attrs["href"])
+        if tag == "script" and attrs.get("src"):
+            self.scripts.append(attrs["src"])
+
+
+def page_assets(url: str) -> _Assets:
+    response = requests.get(url, timeout=10)
+    assert response.status_code == 200, response.text
+    assets = _Assets()
+    assets.feed(response.text)
+    assets.stylesheets = [urljoin(url, href) for href in assets.stylesheets]
+    assets.scripts = [urljoin(url, src) for src in assets.scripts]
+    return assets
+
+
+def assert_served(url: str, content_type: str) -> None:
+    response = requests.get(url, timeout=10)
+    assert response.status_code == 200, f"{url}: {response.status_code}"
+    assert response.headers["Content-Type"].startswith(content_type), (url, response.headers["Content-Type"])
+    assert response.content, url
+
+
+def test_the_admin_login_page_gets_its_stylesheets_without_collectstatic(uncollected_server):
+    assets = page_assets(f"{uncollected_server}/admin/login/")
+
+    assert any(url.endswith("/static/admin/css/base.css") for url in assets.stylesheets), assets.stylesheets
+    for url in assets.stylesheets:
+        assert_served(url, "text/css")
+
+
+def test_swagger_ui_gets_its_script_and_stylesheet_without_collectstatic(uncollected_server):
+    assets = page_assets(f"{uncollected_server}/api/docs/")
+
+    assert any("swagger-ui" in url for url in assets.stylesheets), assets.stylesheets
+    assert any("swagger-ui-bundle" in url for url in assets.scripts), assets.scripts
+    for url in assets.stylesheets:
+        assert_served(url, "text/css")
+    for url in assets.scripts:
+        assert_served(url, "text/javascript")
+
+
+def test_a_static_file_that_does_not_exist_is_a_404(uncollected_server):
+    """The control: WhiteNoise answers only for files the project has."""
+    assert requests.get(f"{uncollected_server}/static/admin/css/no-such-file.css", timeout=10).status_code == 404

@@ -168,3 +168,23 @@ def shown_whole(page, locator) -> bool:
         return [[box.left + 1, box.top + 1], [box.right - 1, box.bottom - 1]]
             .every(([x, y]) => element.contains(document.elementFromPoint(x, y)));
     }""")
+
+
+# The admin header's background (--header-bg, #417690 in the admin's base.css); unstyled, it is transparent.
+ADMIN_HEADER_BACKGROUND = "rgb(65, 118, 144)"
+
+
+@pytest.mark.parametrize("static_files", ["collected", "never collected"])
+def test_the_admin_login_page_is_styled_under_gunicorn(browser, collected_static, tmp_path, static_files):
+    """As the README's PostgreSQL section and the image run it (collectstatic, then gunicorn without
+    DEBUG), and as a run that forgot collectstatic: either way the admin has its stylesheet."""
+    var = collected_static if static_files == "collected" else str(tmp_path / "var")
+    with web_server(workers=1, threads=4, CATALOG_VAR_DIR=var, **PLAIN_HTTP) as base_url:
+        page = browser.new_page()
+        page.goto(f"{base_url}/admin/login/")
+        page.screenshot(path=str(tmp_path / "admin-login.png"), full_page=True)
+        background = page.eval_on_selector("#header", "header => getComputedStyle(header).backgroundColor")
+        form_present = page.locator("#login-form input[name=username]").count() == 1
+
+    assert form_present
+    assert background == ADMIN_HEADER_BACKGROUND, f"the admin's header is {background}: its stylesheet did not load"

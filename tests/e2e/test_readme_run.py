@@ -2,6 +2,7 @@
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 import requests
 
 from tests.support.polling import wait_until
-from tests.support.processes import ROOT, free_port, started
+from tests.support.processes import ARTIFACTS, ROOT, free_port, started
 
 pytestmark = pytest.mark.slow
 
@@ -57,16 +58,23 @@ def test_make_run_serves_commands_on_the_embedded_default(clean_clone, installed
                 return False
 
         wait_until(answers, timeout=120, interval=0.5, what="make run to serve")
-        manage = [str(installed_venv / "bin" / "python"), "manage.py"]
-        dev_env = {**env, "DJANGO_DEBUG": "1", "DJANGO_SUPERUSER_PASSWORD": "a-long-dev-password"}
-        subprocess.run(
-            [*manage, "createsuperuser", "--noinput", "--username", "admin", "--email", "admin@example.com"],
-            cwd=clean_clone, env=dev_env, check=True, capture_output=True,
-        )
-        token_output = subprocess.run(
-            [*manage, "drf_create_token", "admin"], cwd=clean_clone, env=dev_env, check=True, capture_output=True, text=True
-        ).stdout
-        token = re.search(r"Generated token (\w+)", token_output)[1]
+        # `make user` as a script runs it: no terminal, the password from the environment.
+        make_user = ["make", "-s", "user", f"VENV={installed_venv}"]
+        user_env = {**env, "DJANGO_SUPERUSER_PASSWORD": "a-long-dev-password"}
+        token = subprocess.run(
+            make_user, cwd=clean_clone, env=user_env, stdin=subprocess.DEVNULL, check=True, capture_output=True, text=True
+        ).stdout.strip()
+        again = subprocess.run(
+            make_user, cwd=clean_clone, env=env, stdin=subprocess.DEVNULL, check=True, capture_output=True, text=True
+        ).stdout.strip()
+        assert re.fullmatch(r"[0-9a-f]{40}", token), token
+        assert again == token  # an existing user gets the token it has
+
+        # The admin is styled: its stylesheet is served.
+        login = requests.get(f"{base_url}/admin/login/", timeout=10).text
+        stylesheet = re.search(r'<link rel="stylesheet" href="([^"]+base\.css)"', login)[1]
+        css = requests.get(base_url + stylesheet, timeout=10)
+        assert css.status_code == 200 and css.headers["Content-Type"].startswith("text/css")
 
         response = requests.post(
             f"{base_url}/api/products/",
@@ -81,7 +89,14 @@ def test_make_run_serves_commands_on_the_embedded_default(clean_clone, installed
             params={"min_position": response.json()["position"]},
             timeout=15,
         )
+        # Ctrl-C, as a terminal sends it: to make's whole process group.
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(30)
 
     assert read_back.status_code == 200, read_back.text
     assert read_back.json()["sku"] == "KETTLE-01"
     assert (clean_clone / "var" / "catalog.sqlite3").exists()
+    log = (ARTIFACTS / f"make-run-{port}.log").read_text(errors="replace")
+    assert "Warm shutdown" in log  # the worker was stopped, not killed
+    complaints = [line for line in log.splitlines() if re.search(r"\b(ERROR|CRITICAL)\b|Traceback|No hostname was supplied", line)]
+    assert complaints == [], "\n".join(complaints)
