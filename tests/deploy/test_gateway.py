@@ -179,6 +179,15 @@ def test_the_admin_and_the_login_take_get_and_post_on_one_service(apisix, all_ro
         resolve(path)
 
 
+def test_the_landing_page_is_routed_to_a_service_that_serves_it(apisix, all_routes, stack):
+    _, config = apisix
+    assert resolve("/").url_name == "landing"
+    for method in ("GET", "HEAD"):
+        route = compose.match(all_routes, "/", method)
+        assert route is not None, f"{method} /: no gateway route"
+        assert role_of(stack, config, route.upstream_id) in ("all", "query")
+
+
 def test_static_files_are_routed_and_metrics_are_not(all_routes):
     assert compose.match(all_routes, f"/{settings.STATIC_URL.strip('/')}/admin/css/base.css", "GET") is not None
     for method in METHODS:
@@ -187,7 +196,7 @@ def test_static_files_are_routed_and_metrics_are_not(all_routes):
 
 def test_no_route_leads_nowhere(all_routes):
     """Every uri of every route matches something Django (or WhiteNoise) serves."""
-    served = django_api_paths() + ["/health/live", "/health/ready", "/admin", "/admin/", "/api-auth/login/", "/static/x.css"]
+    served = django_api_paths() + ["/", "/health/live", "/health/ready", "/admin", "/admin/", "/api-auth/login/", "/static/x.css"]
     for route in all_routes:
         for uri in route.uris:
             assert any(compose._uri_match(uri, path) for path in served), f"{route.id}: {uri} matches no URL"

@@ -12,7 +12,7 @@ Events stay in the store (it refuses DELETE and TRUNCATE); each run has its own 
 import pytest
 
 from tests.integration import gap_harness
-from tests.support.processes import test_database_url
+from tests.support.processes import test_database_url as run_database_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -24,7 +24,7 @@ def run_gap(committed_db):
 
     name = settings.DATABASES["default"]["NAME"]
     assert name.startswith("test_catalog_"), "the children must write to the run's own database"
-    db_url = test_database_url()
+    db_url = run_database_url()
 
     def run(reader_name: str) -> gap_harness.Outcome:
         outcome = gap_harness.run_gap_experiment(gap_harness.READERS[reader_name](), db_url)
