@@ -55,4 +55,8 @@ class ProjectionSerializer(serializers.Serializer):
     position = serializers.CharField()
     lag = serializers.IntegerField(help_text="Events stored but not yet applied.")
     last_error = serializers.CharField()
+    failed_position = serializers.CharField(
+        allow_null=True,
+        help_text="The position token of the event a stalled projection failed at, as `projection_skip --event` takes it.",
+    )
     updated_at = serializers.DateTimeField()

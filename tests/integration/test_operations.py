@@ -223,6 +223,18 @@ def test_status_as_json_gives_the_failed_event_as_a_token(stalled):
     assert by_name["product_catalog"]["failed_position"] is None
 
 
+def test_the_api_gives_the_failed_event_as_the_token_skip_takes(stalled, make_user):
+    from rest_framework.test import APIClient
+
+    staff = APIClient()
+    staff.force_authenticate(make_user(is_staff=True))
+    rows = {row["name"]: row for row in staff.get("/api/projections/", {"page_size": 200}).json()["results"]}
+    assert rows[POISON]["failed_position"] == str(stalled.checkpoint)
+    assert rows["product_catalog"]["failed_position"] is None  # the control: a healthy projection failed nowhere
+    call_command("projection_skip", POISON, "--event", rows[POISON]["failed_position"], "--reason", "from the API")
+    assert ProjectionState.objects.get(name=POISON).status != "stalled"
+
+
 # --- stalls, skip and retry -------------------------------------------------------------------
 
 
