@@ -19,18 +19,13 @@ import products.eventstore
 from tests.api.helpers import register_body
 from tests.faults.conftest import command_client, converge, service_stack
 from tests.support import oracle
-from tests.support.processes import test_database_url as run_database_url
 from tests.support.polling import wait_until
-from tests.support.processes import web_server
+from tests.support.processes import database_url_via_proxy, web_server
 from tests.support.proxy import TcpProxy
 
 REQUEST_TIMEOUT = 3.0
 # What a client may see beyond the bound: the HTTP round trip and the process's own scheduling.
 SLACK = 1.5
-
-
-def behind(proxy: TcpProxy) -> str:
-    return run_database_url().replace(":5432/", f":{proxy.port}/")
 
 
 def keyed(client: requests.Session, url: str, body: dict, key: str, timeout: float) -> requests.Response:
@@ -45,7 +40,7 @@ def test_commands_and_queries_answer_503_within_the_deadline_while_postgresql_is
     client = command_client(token_for(make_user()))
     with TcpProxy(5432) as database:
         # One gunicorn thread: every request after the first reuses the connection it holds.
-        env = {"DATABASE_URL": behind(database), "REQUEST_TIMEOUT": str(REQUEST_TIMEOUT), "DATABASE_STALL_TIMEOUT": "5"}
+        env = {"DATABASE_URL": database_url_via_proxy(database.port), "REQUEST_TIMEOUT": str(REQUEST_TIMEOUT), "DATABASE_STALL_TIMEOUT": "5"}
         with service_stack(web_threads=1, **env) as base_url:
             ledger.record(client.post(f"{base_url}/api/products/", json=register_body(), timeout=10))
             converge(timeout=60)
@@ -85,7 +80,7 @@ def test_a_commit_that_is_never_acknowledged_answers_504_and_the_retry_gives_the
 ):
     client = command_client(token_for(make_user()))
     with TcpProxy(5432) as database:
-        with web_server(threads=1, DATABASE_URL=behind(database), REQUEST_TIMEOUT=str(REQUEST_TIMEOUT)) as base_url:
+        with web_server(threads=1, DATABASE_URL=database_url_via_proxy(database.port), REQUEST_TIMEOUT=str(REQUEST_TIMEOUT)) as base_url:
             assert client.post(f"{base_url}/api/products/", json=register_body(), timeout=10).status_code == 202
             body, key = {**register_body(), "product_id": str(uuid.uuid4())}, str(uuid.uuid4())
 
@@ -108,7 +103,7 @@ def test_control_without_the_deadline_a_held_connection_waits_out_the_whole_free
     """REQUEST_TIMEOUT=off and a long stall cap: the request hangs, then is applied after the bound."""
     client = command_client(token_for(make_user()))
     with TcpProxy(5432) as database:
-        env = {"DATABASE_URL": behind(database), "REQUEST_TIMEOUT": "off", "DATABASE_STALL_TIMEOUT": "60"}
+        env = {"DATABASE_URL": database_url_via_proxy(database.port), "REQUEST_TIMEOUT": "off", "DATABASE_STALL_TIMEOUT": "60"}
         with web_server(threads=1, **env) as base_url:
             assert client.post(f"{base_url}/api/products/", json=register_body(), timeout=10).status_code == 202
             body = {**register_body(), "product_id": str(uuid.uuid4())}

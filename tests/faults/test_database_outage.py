@@ -11,7 +11,7 @@ from tests import settings as test_settings
 from tests.api.helpers import register_body
 from tests.faults.conftest import command_client, converge, service_stack
 from tests.support import oracle
-from tests.support.processes import test_database_url as run_database_url
+from tests.support.processes import database_url_via_proxy
 from tests.support.proxy import TcpProxy
 
 
@@ -22,7 +22,7 @@ def test_commands_answer_503_while_postgresql_is_unreachable_and_everything_reco
     ledger = oracle.Ledger()
     client = command_client(token_for(make_user()))
     with TcpProxy(5432) as database:
-        proxied = run_database_url().replace(":5432/", f":{database.port}/")
+        proxied = database_url_via_proxy(database.port)
         with service_stack(DATABASE_URL=proxied) as base_url:
             ledger.record(client.post(f"{base_url}/api/products/", json=register_body(), timeout=10))
             converge(timeout=60)

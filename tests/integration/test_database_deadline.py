@@ -17,6 +17,7 @@ import pytest
 
 from project.database.deadline import BoundedConnection, DeadlineExceeded, OutcomeUnknown, commit_point, deadline
 from tests.support.processes import test_database_url as database_url
+from tests.support.processes import database_url_via_proxy
 from tests.support.proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
@@ -40,7 +41,7 @@ def scratch_table(committed_db):
 
 
 def proxied(proxy: TcpProxy, connection_class=BoundedConnection, **options):
-    return connection_class.connect(database_url().replace(":5432/", f":{proxy.port}/"), **options)
+    return connection_class.connect(database_url_via_proxy(proxy.port), **options)
 
 
 def rows(table: str) -> list[int]:

@@ -28,6 +28,11 @@ def test_database_url() -> str:
     return database_url(settings.DATABASES["default"])
 
 
+def database_url_via_proxy(port: int) -> str:
+    """This run's database URL by way of a proxy listening on `port` (tests/support/proxy.py)."""
+    return test_database_url().replace(":5432/", f":{port}/")
+
+
 def service_environment(**overrides: str) -> dict[str, str]:
     """The environment a deployed process would have, pointed at this run's database and vhost."""
     env = {
