@@ -34,6 +34,7 @@ from products.eventstore.pgcursor import binary_cursor
 
 from . import metrics
 from .models import ProjectionState
+from .progress import Outcome
 from .projectors.base import ProjectionFailed, Projector
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ _TABLE = ProjectionState._meta.db_table
 @dataclass
 class CatchUp:
     applied: int = 0
-    outcome: str = "caught_up"  # caught_up | busy | blocked | failed | out_of_time
+    outcome: Outcome = Outcome.CAUGHT_UP
 
 
 def catch_up(
@@ -61,7 +62,7 @@ def catch_up(
     while True:
         owned, state = _lock_with_state(projector.name, using)
         if not owned:
-            result.outcome = "busy"  # the owner drains; see below for why nothing is missed
+            result.outcome = Outcome.BUSY  # the owner drains; see below for why nothing is missed
             return result
         try:
             checkpoint = _drain(projector, state, result, deadline, using)
@@ -69,7 +70,7 @@ def catch_up(
             _unlock(projector.name, using)
         # A nudge that found the lock taken relied on this runner. Anything it was sent for
         # committed before that, so one look after releasing the lock sees it.
-        if (not look_again or result.outcome != "caught_up"
+        if (not look_again or result.outcome != Outcome.CAUGHT_UP
                 or not eventstore.read_all(after=checkpoint, limit=1, using=using)):
             return result
 
@@ -112,10 +113,10 @@ def _drain(projector: Projector, state, result: CatchUp, deadline: float, using:
     next_retry_at = state.next_retry_at
     while True:
         if time.monotonic() > deadline:
-            result.outcome = "out_of_time"
+            result.outcome = Outcome.OUT_OF_TIME
             return checkpoint
         if status not in ACTIVE or (next_retry_at and next_retry_at > timezone.now()):
-            result.outcome = "blocked"  # stalled, or waiting for its next retry
+            result.outcome = Outcome.BLOCKED  # stalled, or waiting for its next retry
             return checkpoint
         # A runner died inside the last batch: go one event at a time through it, so the event
         # that kills is found and each death is counted against that event alone.
@@ -125,13 +126,13 @@ def _drain(projector: Projector, state, result: CatchUp, deadline: float, using:
         if not batch:
             if status == ProjectionState.REBUILDING:
                 _finish_rebuilding(projector.name, using)
-            result.outcome = "caught_up"
+            result.outcome = Outcome.CAUGHT_UP
             return checkpoint
         counted = _count_attempt(projector.name, checkpoint, batch[-1].position, using)
         if counted is None:
             state = _state(projector.name, using)
             if _checkpoint(state) == checkpoint:
-                result.outcome = "blocked"  # stalled, or a retry is not due yet
+                result.outcome = Outcome.BLOCKED  # stalled, or a retry is not due yet
                 return checkpoint
             # Moved since it was read (SQLite has no runner lock; on PostgreSQL the state comes
             # from the statement that took the lock): nothing was counted, read it again.
@@ -140,7 +141,7 @@ def _drain(projector: Projector, state, result: CatchUp, deadline: float, using:
             continue
         if counted.attempts > settings.PROJECTION_MAX_ATTEMPTS:
             _stall(projector.name, batch[0] if suspect else None, using)
-            result.outcome = "blocked"
+            result.outcome = Outcome.BLOCKED
             return checkpoint
         started = time.monotonic()
         try:
@@ -151,7 +152,7 @@ def _drain(projector: Projector, state, result: CatchUp, deadline: float, using:
             continue
         except Exception as error:  # the batch transaction itself failed: nothing was applied
             _record_failure(projector.name, counted.attempts, error, batch[0] if len(batch) == 1 else None, using)
-            result.outcome = "failed"
+            result.outcome = Outcome.FAILED
             return checkpoint
         result.applied += len(applied)
         if applied:  # one log line per batch, naming the commands' correlation ids, and its metrics
@@ -160,7 +161,7 @@ def _drain(projector: Projector, state, result: CatchUp, deadline: float, using:
             metrics.observe_batch(projector.name, applied, seconds)
             log.info("Applied %s event(s) to %s", len(applied), projector.name, extra=metrics.batch_log_fields(projector.name, applied, seconds))
         if failure is not None:
-            result.outcome = "failed"
+            result.outcome = Outcome.FAILED
             return checkpoint
         status = ProjectionState.REBUILDING if counted.status == ProjectionState.REBUILDING else ProjectionState.RUNNING
         still_suspect = suspect and not any(e.position == counted.suspect_until for e in applied)
@@ -169,7 +170,7 @@ def _drain(projector: Projector, state, result: CatchUp, deadline: float, using:
         if len(batch) < limit:
             if status == ProjectionState.REBUILDING:
                 _finish_rebuilding(projector.name, using)
-            result.outcome = "caught_up"
+            result.outcome = Outcome.CAUGHT_UP
             return checkpoint
 
 
