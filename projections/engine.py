@@ -30,9 +30,7 @@ from django.utils import timezone
 
 from products import eventstore
 from products.eventstore import Checkpoint, RecordedEvent
-from products.eventstore.pgcursor import binary_cursor
-
-from . import metrics
+from . import backends, metrics
 from .models import ProjectionState
 from .progress import Outcome
 from .projectors.base import ProjectionFailed, Projector
@@ -79,13 +77,14 @@ def unread(names: list[str], using: str = DEFAULT_DB_ALIAS) -> list[str]:
     """Those of the projections that have settled events after their checkpoint: one query."""
     if not names:
         return []
-    if connections[using].vendor != "postgresql":
+    backend = backends.of(using)
+    if backend.dialect.horizon is None:
         return [name for name in names if eventstore.read_all(after=_checkpoint(_state(name, using)), limit=1, using=using)]
     rows = _execute(
         using,
         f"SELECT s.name FROM {_TABLE} s WHERE s.name = ANY(%s) AND EXISTS (SELECT 1 FROM event_store e"
         " WHERE (e.tx, e.position) > (s.last_tx::text::xid8, s.last_position)"
-        " AND e.tx < pg_snapshot_xmin(pg_current_snapshot()))",
+        f" AND e.tx < {backend.dialect.horizon})",
         [list(names)],
     )
     found = {row[0] for row in rows}
@@ -206,7 +205,7 @@ def _apply_batch(projector: Projector, batch: list[RecordedEvent], counted: _Cou
 def _check_not_moved(name: str, counted: _Counted, using: str) -> None:
     # On PostgreSQL the runner lock already guarantees it. SQLite has no such lock, but this
     # transaction holds its single write lock, so re-reading the checkpoint here settles it.
-    if connections[using].vendor != "postgresql" and _checkpoint(_state(name, using)) != counted.checkpoint:
+    if not backends.of(using).runner_lock and _checkpoint(_state(name, using)) != counted.checkpoint:
         raise _Moved
 
 
@@ -326,7 +325,7 @@ def _state(name: str, using: str) -> _State | ProjectionState:
     In plain SQL on PostgreSQL: it is read at the start of every catch-up, and the ORM's query
     building cost more than the query itself.
     """
-    if connections[using].vendor == "postgresql":
+    if backends.of(using).binds_server_side:
         rows = _execute(
             using, f"SELECT last_tx, last_position, status, suspect_until, next_retry_at FROM {_TABLE} WHERE name = %s",
             [name],
@@ -343,7 +342,7 @@ def _execute(using: str, sql: str, params: list) -> list[tuple]:
     catch-up, so they are worth preparing once per connection (see DATABASE_PREPARE_THRESHOLD).
     """
     connection = connections[using]
-    with (binary_cursor(connection) if connection.vendor == "postgresql" else connection.cursor()) as cursor:
+    with backends.of(connection).cursor(connection) as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall() if cursor.description else []
 
@@ -443,7 +442,7 @@ def _lock_with_state(name: str, using: str) -> tuple[bool, _State | ProjectionSt
     The row is read in the statement's snapshot, a moment before the lock is held, so it can be
     one batch old: the attempt count then finds another checkpoint and _drain reads it again.
     """
-    if connections[using].vendor != "postgresql":
+    if not backends.of(using).runner_lock:
         return True, _state(name, using)
     rows = _execute(
         using,
@@ -458,7 +457,7 @@ def _lock_with_state(name: str, using: str) -> tuple[bool, _State | ProjectionSt
 
 
 def _unlock(name: str, using: str) -> None:
-    if connections[using].vendor == "postgresql":
+    if backends.of(using).runner_lock:
         _execute(using, "SELECT pg_advisory_unlock(hashtext(%s))", [_lock_key(name)])
 
 
@@ -475,8 +474,7 @@ def runner(name: str, using: str = DEFAULT_DB_ALIAS, wait: float = 0) -> Iterato
     single write lock (transaction_mode IMMEDIATE) and re-reads the checkpoint inside it, so
     two runners can only take turns, never apply a batch twice.
     """
-    connection = connections[using]
-    if connection.vendor != "postgresql":
+    if not backends.of(using).runner_lock:
         yield True
         return
     deadline = time.monotonic() + wait
