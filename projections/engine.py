@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class CatchUp:
+    """What one catch-up did: events applied, and how it ended."""
+
     applied: int = 0
     outcome: Outcome = Outcome.CAUGHT_UP
 
@@ -128,11 +130,8 @@ def _drain(projector: Projector, row: StateRow, progress: Progress, result: Catc
             return progress.checkpoint
         # settle
         result.applied += len(applied)
-        if applied:  # one log line per batch, naming the commands' correlation ids, and its metrics
-            seconds = time.monotonic() - started
-            metrics.observe_batch(projector.name, applied, seconds)
-            log.info("Applied %s event(s) to %s", len(applied), projector.name,
-                     extra=metrics.batch_log_fields(projector.name, applied, seconds))
+        if applied:
+            _report(projector.name, applied, time.monotonic() - started)
         if failure is not None:
             result.outcome = Outcome.FAILED
             return applied[-1].checkpoint if applied else progress.checkpoint
@@ -146,6 +145,12 @@ def _caught_up(row: StateRow, progress: Progress) -> Outcome:
     if progress.status == ProjectionState.REBUILDING:
         row.finish_rebuilding()
     return Outcome.CAUGHT_UP
+
+
+def _report(name: str, applied: list[RecordedEvent], seconds: float) -> None:
+    """One log line per batch, naming the commands' correlation ids, and the batch's metrics."""
+    metrics.observe_batch(name, applied, seconds)
+    log.info("Applied %s event(s) to %s", len(applied), name, extra=metrics.batch_log_fields(name, applied, seconds))
 
 
 class _Moved(Exception):
