@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 
+from . import backends
+
 QUERY_CHARS = 200  # enough to recognise the statement, short enough for a table or a log line
 LISTED = 3  # the oldest is the one that matters; the next ones hold on once it is gone
 
@@ -48,7 +50,7 @@ def horizon_holders(using: str = DEFAULT_DB_ALIAS) -> list[HorizonHolder]:
     The first one is where the projections stop now.
     """
     connection = connections[using]
-    if connection.vendor != "postgresql":
+    if not backends.of(connection).has_horizon_holders:
         return []
     with connection.cursor() as cursor:
         cursor.execute(

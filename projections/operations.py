@@ -17,6 +17,7 @@ from products.models import StoredEvent
 
 from . import engine, projectors
 from .models import ProjectionState, SkippedEvent
+from .state_row import StateRow
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,8 @@ def skip(name: str, event: Checkpoint, reason: str, skipped_by: str = "", using:
         if not owned:
             raise CannotSkip(f"{name} is running; try again in a moment.")
         with transaction.atomic(using=using):
-            state = ProjectionState.objects.using(using).select_for_update().get(name=name)
+            row = StateRow(name, using)
+            state = row.locked()
             upcoming = eventstore.read_all(after=Checkpoint(state.last_tx, state.last_position), limit=1, using=using)
             if not upcoming or upcoming[0].checkpoint != event:
                 next_one = upcoming[0].checkpoint if upcoming else "none"
@@ -110,14 +112,5 @@ def skip(name: str, event: Checkpoint, reason: str, skipped_by: str = "", using:
                 error=state.last_error,
                 skipped_by=skipped_by,
             )
-            ProjectionState.objects.using(using).filter(name=name).update(
-                last_tx=skipped.tx,
-                last_position=skipped.position,
-                status=ProjectionState.RUNNING,
-                attempts=0,
-                next_retry_at=None,
-                last_error="",
-                failed_position=None,
-                suspect_until=None,
-            )
+            row.skip_to(skipped)
     return record

@@ -17,6 +17,7 @@ from django.conf import settings
 from products.nudge import publish_nudge
 
 from . import engine, projectors
+from .progress import Outcome
 from .queues import projection_queue
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def catch_up(name: str | None = None) -> dict | list[dict]:
     # The look is owed for what this round caught up. Not for a projection that is blocked (its
     # retry comes when due, from the sweep), out of time (continued in its own queue) or busy
     # (its runner looks).
-    unread = engine.unread([result["projection"] for result in results if result["outcome"] == "caught_up"])
+    unread = engine.unread([result["projection"] for result in results if result["outcome"] == Outcome.CAUGHT_UP])
     global _in_a_stream
     _in_a_stream = bool(unread) or any(result["applied"] > 1 for result in results)
     if unread:
@@ -62,7 +63,7 @@ def _round_again(unread: list[str], budget: float) -> list[dict]:
     except Exception:
         log.warning("Could not ask for another nudge round; applying the new events in this one.", exc_info=True)
         return [_catch_up(name, time_budget=budget) for name in unread]
-    return [{"projection": None, "applied": 0, "outcome": "nudged_again", "unread": unread}]
+    return [{"projection": None, "applied": 0, "outcome": Outcome.NUDGED_AGAIN, "unread": unread}]
 
 
 _last_nudge_started = 0.0
@@ -89,7 +90,7 @@ def _pace_nudges() -> None:
 
 def _catch_up(name: str, time_budget: float | None, look_again: bool = True) -> dict:
     result = engine.catch_up(projectors.get(name), time_budget=time_budget, look_again=look_again)
-    if result.outcome == "out_of_time":
+    if result.outcome == Outcome.OUT_OF_TIME:
         catch_up.apply_async(args=[name], queue=projection_queue(name))  # continue in a fresh task
     return {"projection": name, "applied": result.applied, "outcome": result.outcome}
 

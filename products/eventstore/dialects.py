@@ -19,15 +19,16 @@ class Postgres:
     columns = COLUMNS.format(tx="tx::text AS tx_text")
     appended_columns = "position, tx::text AS tx_text, version, recorded_at"
     row = "(%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb)"
+    # The read horizon: the oldest transaction still running; every one below it has ended.
+    horizon = "pg_snapshot_xmin(pg_current_snapshot())"
     after_checkpoint = (
-        "(tx, position) > (%s::text::xid8, %s) AND tx < pg_snapshot_xmin(pg_current_snapshot())"
-        " ORDER BY event_store.tx, event_store.position"
+        f"(tx, position) > (%s::text::xid8, %s) AND tx < {horizon} ORDER BY event_store.tx, event_store.position"
     )
 
     # Everything stored after the checkpoint, settled or not: what a projection still has to do.
     stored_after = "(tx, position) > (%s::text::xid8, %s)"
     # Below the horizon: no transaction still running can add a row before these.
-    settled = "tx < pg_snapshot_xmin(pg_current_snapshot())"
+    settled = f"tx < {horizon}"
 
     @staticmethod
     def checkpoint_params(tx: int, position: int) -> list:
@@ -50,6 +51,7 @@ class Sqlite:
     after_checkpoint = "position > %s ORDER BY position"
     stored_after = "position > %s"
     settled = "1 = 1"  # writers are serialized: every committed row is settled
+    horizon = None  # nothing below it is ever still running: there is no horizon to wait for
 
     @staticmethod
     def checkpoint_params(tx: int, position: int) -> list:

@@ -19,6 +19,8 @@ from django.db import connections
 
 from products.eventstore.pgcursor import binary_cursor
 
+from .. import backends
+
 
 class RowTable:
     """One read-model table: its row class, and batch load, upsert and insert for its rows."""
@@ -40,7 +42,7 @@ class RowTable:
         """The stored rows with these primary keys, by key."""
         keys = list(keys)
         connection = connections[using]
-        if connection.vendor == "postgresql":
+        if backends.of(connection).binds_server_side:  # column arrays, bound in binary
             select = self._statement(connection, "load")
             with binary_cursor(connection) as cursor:
                 found = cursor.execute(select, [keys]).fetchall()
@@ -61,7 +63,7 @@ class RowTable:
         if not rows:
             return
         connection = connections[using]
-        if connection.vendor != "postgresql":
+        if not backends.of(connection).binds_server_side:
             instances = [self.model(**dict(zip(self.attnames, row.values()))) for row in rows]
             if kind == "upsert":
                 update = [f.name for f in self.fields if not f.primary_key]

@@ -120,6 +120,7 @@ def test_an_attempt_is_counted_only_at_the_checkpoint_its_batch_was_read_after(c
     # count an attempt or mark a batch as suspect behind the real checkpoint: that would leave
     # the projection going one event at a time for good.
     from projections.models import ProjectionState
+    from projections.state_row import StateRow
 
     name = "product_catalog"
     catch_up_all()
@@ -127,11 +128,11 @@ def test_an_attempt_is_counted_only_at_the_checkpoint_its_batch_was_read_after(c
     current = eventstore.Checkpoint(state.last_tx, state.last_position)
     stale = eventstore.Checkpoint(state.last_tx, state.last_position - 1)
 
-    assert engine._count_attempt(name, stale, current.position, "default") is None
+    assert StateRow(name).count_attempt(stale, current.position) is None
     after = ProjectionState.objects.get(name=name)
     assert (after.attempts, after.suspect_until) == (state.attempts, state.suspect_until)
 
     # The control: at its own checkpoint the same call counts and marks.
-    counted = engine._count_attempt(name, current, current.position + 1, "default")
+    counted = StateRow(name).count_attempt(current, current.position + 1)
     assert counted is not None and counted.attempts == state.attempts + 1
     ProjectionState.objects.filter(name=name).update(attempts=state.attempts, suspect_until=state.suspect_until)
