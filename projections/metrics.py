@@ -27,7 +27,6 @@ BATCH_SECONDS = Histogram(
     ["projection"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 EVENTS_APPLIED = Counter("catalog_projection_events_applied", "Events applied to a projection.", ["projection"])
-STATUSES = ("running", "retrying", "stalled", "rebuilding")
 
 
 def observe_batch(projection: str, applied: list, seconds: float) -> None:
@@ -57,6 +56,7 @@ class ProjectionCollector(Collector):
 
     def collect(self):
         from . import horizon, operations  # the ORM, only when scraped
+        from .models import ProjectionState
 
         lag = GaugeMetricFamily("catalog_projection_lag_events", "Stored events the projection has not applied.", labels=["projection"])
         status = GaugeMetricFamily(
@@ -78,7 +78,7 @@ class ProjectionCollector(Collector):
             return
         for projection in current:
             lag.add_metric([projection.name], projection.lag)
-            for name in STATUSES:
+            for name, _ in ProjectionState.STATUSES:
                 status.add_metric([projection.name, name], 1 if projection.status == name else 0)
         held.add_metric([], holders[0].age_seconds if holders else 0)
         up.add_metric([], 1)
