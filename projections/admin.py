@@ -7,7 +7,7 @@ from django.utils.html import format_html
 
 from products.eventstore import Checkpoint
 
-from . import engine, horizon, operations, projectors, tasks
+from . import engine, generations, horizon, operations, projectors, tasks
 from .models import CatalogProduct, CategoryMember, CategorySummary, PriceHistoryEntry, ProjectionState, SkippedEvent
 
 ERROR_CHARS = 40  # of the last error's first line in the list; hover for the line, open the row for all of it
@@ -80,10 +80,10 @@ class ProjectionStateAdmin(ReadOnlyAdmin):
 
     # Short cells and no filter panel (there are only a handful of rows), so the list fits a
     # laptop's screen beside the admin's navigation; the row's page has the whole error.
-    list_display = ("name", "status", "position", "lag", "attempts", "failed_at", "error", "updated")
+    list_display = ("name", "status", "versions", "position", "lag", "attempts", "failed_at", "error", "updated")
     fields = (
-        "name", "status", "position", "lag", "attempts", "next_retry_at", "failed_at", "last_error",
-        "events_applied", "updated_at",
+        "name", "status", "version", "position", "lag", "attempts", "next_retry_at", "failed_at", "last_error",
+        "events_applied", "next_generation", "updated_at",
     )
     readonly_fields = fields
     actions = ["rebuild_selected", "retry_selected"]
@@ -130,6 +130,27 @@ class ProjectionStateAdmin(ReadOnlyAdmin):
         short = DOTTED_EXCEPTION.sub("", first_line)
         return format_html('<span title="{}">{}</span>', first_line, truncatechars(short, ERROR_CHARS))
 
+    @admin.display(description="version")
+    def versions(self, state):
+        """`v1`, or `v1 → v2 40%` while a new generation is built (its row's page has the rest)."""
+        building = generations.next_state(state.name)
+        if building is None:
+            return f"v{state.version}"
+        lag = generations.progress_of(building).lag
+        done = building.events_applied / (building.events_applied + lag) if building.events_applied + lag else 1
+        return format_html('<span style="white-space: nowrap">v{} → v{} {}%</span>', state.version, building.version, int(done * 100))
+
+    @admin.display(description="next generation")
+    def next_generation(self, state):
+        """A rebuild under way: its version, how far it is and when it should be done."""
+        building = generations.next_state(state.name)
+        if building is None:
+            return "-"
+        progress = generations.progress_of(building)
+        eta = f", ETA {progress.eta_seconds:,.0f} s" if progress.eta_seconds is not None else ""
+        rate = f", {progress.events_per_second:,.0f} events/s" if progress.events_per_second else ""
+        return f"v{progress.version} {progress.status}, lag {progress.lag:,}{rate}{eta}"
+
     @admin.display(description="updated at", ordering="updated_at")
     def updated(self, state):
         # The date over the time at most: broken anywhere else, either is hard to read.
@@ -139,16 +160,26 @@ class ProjectionStateAdmin(ReadOnlyAdmin):
             moment.strftime("%Y-%m-%d"), moment.strftime("%H:%M:%S"),
         )
 
-    @admin.action(permissions=["operate"], description="Rebuild selected projections")
+    @admin.action(permissions=["operate"], description="Rebuild selected projections (in a new generation)")
     def rebuild_selected(self, request, queryset):
         for state in queryset:
             try:
-                # A worker replays the log; a request must never run a rebuild itself.
+                generations.refuse_if_unable(state.name)
+            except generations.CannotRebuild as refusal:
+                self.message_user(request, str(refusal), messages.ERROR)
+                continue
+            try:
+                # A worker builds the generation; a request must never run a rebuild itself.
                 tasks.rebuild.delay(state.name)
             except Exception as error:
                 self.message_user(request, f"Could not enqueue the rebuild of {state.name}: {error}", messages.ERROR)
             else:
-                self.message_user(request, f"Rebuild of {state.name} enqueued; a worker will run it.", messages.SUCCESS)
+                self.message_user(
+                    request,
+                    f"Rebuild of {state.name} enqueued: a worker builds a new generation beside the live one, "
+                    "which answers every query until the new one replaces it.",
+                    messages.SUCCESS,
+                )
 
     @admin.action(permissions=["operate"], description="Retry selected projections")
     def retry_selected(self, request, queryset):

@@ -34,13 +34,13 @@ from django.utils import timezone
 from products import eventstore
 from products.eventstore import Checkpoint, RecordedEvent
 
-from . import metrics
+from . import metrics, projectors
 from .models import ProjectionState
 from .progress import Outcome, Progress
 from .projectors.base import ProjectionFailed, Projector
 from .state_row import StateRow, error_detail, unread
 
-__all__ = ["CatchUp", "catch_up", "unread", "reset", "rebuild", "retry", "ensure_states", "lag", "runner"]
+__all__ = ["CatchUp", "catch_up", "unread", "reset", "replay_in_place", "retry", "ensure_states", "lag", "runner"]
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +54,17 @@ class CatchUp:
 
 
 def catch_up(
-    projector: Projector, time_budget: float | None = None, using: str = DEFAULT_DB_ALIAS, look_again: bool = True
+    projector: Projector, time_budget: float | None = None, using: str = DEFAULT_DB_ALIAS, look_again: bool = True,
+    batch_size: int | None = None,
 ) -> CatchUp:
     """Apply every event after the projection's checkpoint. Safe to call concurrently and twice.
 
     `look_again=False` leaves the look after releasing the lock (below) to the caller, who must
     then make it (`unread`): a round over every projection makes one look for all of them.
+    `batch_size` overrides PROJECTION_BATCH_SIZE (a rebuild's generation takes larger batches).
     """
     deadline = time.monotonic() + (time_budget or settings.PROJECTION_TIME_BUDGET)
-    row = StateRow(projector.name, using)
+    row = StateRow(projector.name, using, projector_version(projector))
     result = CatchUp()
     while True:
         progress = row.lock_and_read()
@@ -70,7 +72,7 @@ def catch_up(
             result.outcome = Outcome.BUSY  # the owner drains; see below for why nothing is missed
             return result
         try:
-            checkpoint = _drain(projector, row, progress, result, deadline)
+            checkpoint = _drain(projector, row, progress, result, deadline, batch_size)
         finally:
             row.unlock()
         # A nudge that found the lock taken relied on this runner. Anything it was sent for
@@ -80,7 +82,8 @@ def catch_up(
             return result
 
 
-def _drain(projector: Projector, row: StateRow, progress: Progress, result: CatchUp, deadline: float) -> Checkpoint:
+def _drain(projector: Projector, row: StateRow, progress: Progress, result: CatchUp, deadline: float,
+           batch_size: int | None) -> Checkpoint:
     """Apply batches until caught up, blocked or out of time; returns the checkpoint reached.
 
     While this runner holds the lock nobody else moves the checkpoint (reset and skip take the
@@ -95,7 +98,7 @@ def _drain(projector: Projector, row: StateRow, progress: Progress, result: Catc
             result.outcome = Outcome.BLOCKED  # stalled, or waiting for its next retry
             return progress.checkpoint
         # pull
-        limit = progress.batch_size()
+        limit = progress.batch_size(batch_size)
         batch = eventstore.read_all(after=progress.checkpoint, limit=limit, using=row.using)
         if not batch:
             result.outcome = _caught_up(row, progress)
@@ -230,7 +233,7 @@ def _log_failure(attempts: int, cause: BaseException, event: RecordedEvent | Non
 def reset(projector: Projector, using: str = DEFAULT_DB_ALIAS, lock_timeout: float = 60) -> None:
     """Empty the projector's tables and put its checkpoint back to the start of the log.
 
-    The projection is `rebuilding` until catch-up (or `rebuild`) has replayed the whole log.
+    The projection is `rebuilding` until catch-up (or `replay_in_place`) has replayed the whole log.
     """
     with runner(projector.name, using, wait=lock_timeout) as owned:
         if not owned:
@@ -240,13 +243,18 @@ def reset(projector: Projector, using: str = DEFAULT_DB_ALIAS, lock_timeout: flo
             projector.reset(using)
 
 
-def rebuild(
+def replay_in_place(
     projector: Projector,
     progress: Callable[[int], None] = lambda applied: None,
     using: str = DEFAULT_DB_ALIAS,
     lock_timeout: float = 60,
 ) -> int:
-    """Reset the projection and replay the whole log into it, in bounded batches, here and now."""
+    """Reset the projection and replay the whole log into it, in bounded batches, here and now.
+
+    Its queries see partial tables until the replay ends: the way to rebuild a projection that
+    has no tables of its own (the relay publishes the log again), or a database nobody reads.
+    Read models are rebuilt without downtime by projections.generations.
+    """
     reset(projector, using, lock_timeout)
     row = StateRow(projector.name, using)
     with runner(projector.name, using, wait=lock_timeout) as owned:
@@ -277,8 +285,13 @@ def retry(name: str, using: str = DEFAULT_DB_ALIAS) -> None:
 
 
 def ensure_states(names, using: str = DEFAULT_DB_ALIAS) -> None:
+    configured = projectors.all_projectors()
     for name in names:
-        StateRow(name, using).read()
+        StateRow(name, using, projector_version(configured.get(name))).read()
+
+
+def projector_version(projector: Projector | None) -> int:
+    return getattr(projector, "version", 1)
 
 
 def lag(state: ProjectionState, using: str = DEFAULT_DB_ALIAS) -> int:

@@ -62,6 +62,12 @@ class ProjectionCollector(Collector):
         status = GaugeMetricFamily(
             "catalog_projection_status", "1 for the projection's current status, 0 for the others.", labels=["projection", "status"]
         )
+        version = GaugeMetricFamily("catalog_projection_version", "The projector version that built the live tables.", labels=["projection"])
+        rebuild_lag = GaugeMetricFamily(
+            "catalog_projection_rebuild_lag_events",
+            "Events a new generation under construction has still to apply (absent when none is).",
+            labels=["projection", "version"],
+        )
         up = GaugeMetricFamily("catalog_projection_status_up", "1 if the projections' state could be read.")
         held = GaugeMetricFamily(
             "catalog_projection_horizon_holder_age_seconds",
@@ -78,11 +84,14 @@ class ProjectionCollector(Collector):
             return
         for projection in current:
             lag.add_metric([projection.name], projection.lag)
+            version.add_metric([projection.name], projection.version)
+            if projection.next is not None:
+                rebuild_lag.add_metric([projection.name, str(projection.next.version)], projection.next.lag)
             for name, _ in ProjectionState.STATUSES:
                 status.add_metric([projection.name, name], 1 if projection.status == name else 0)
         held.add_metric([], holders[0].age_seconds if holders else 0)
         up.add_metric([], 1)
-        yield from (lag, status, held, up)
+        yield from (lag, status, version, rebuild_lag, held, up)
 
 
 def serve_worker_metrics(port: int, address: str = "0.0.0.0") -> None:

@@ -5,7 +5,11 @@ from django.db.models.functions import Upper
 
 
 class ProjectionState(models.Model):
-    """Where one projection is in the log, and whether it is healthy. Written only by the engine."""
+    """Where one projection is in the log, and whether it is healthy. Written only by the engine.
+
+    A rebuild's next generation has a row of its own, named `<projection>.next` (see
+    projections/generations.py), until it replaces the live one.
+    """
 
     RUNNING, RETRYING, STALLED, REBUILDING = "running", "retrying", "stalled", "rebuilding"
     STATUSES = [(s, s) for s in (RUNNING, RETRYING, STALLED, REBUILDING)]
@@ -23,6 +27,8 @@ class ProjectionState(models.Model):
     # in that batch, so the next ones go one event at a time up to it, to find the culprit.
     suspect_until = models.BigIntegerField(null=True, blank=True, help_text="A runner died before this event was done.")
     events_applied = models.BigIntegerField(default=0)
+    version = models.PositiveIntegerField(default=1, help_text="The projector version that built these tables.")
+    started_at = models.DateTimeField(null=True, blank=True, help_text="When a next generation's build started.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

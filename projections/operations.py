@@ -15,7 +15,7 @@ from products import eventstore
 from products.eventstore import Checkpoint
 from products.models import StoredEvent
 
-from . import engine, projectors
+from . import engine, generations, projectors
 from .models import ProjectionState, SkippedEvent
 from .state_row import StateRow
 
@@ -31,12 +31,15 @@ class Status:
     failed_position: str | None  # the token of the event the last failure stopped at: projection_skip's --event
     events_applied: int
     updated_at: datetime | None
+    version: int  # of the projector that built the live tables
+    next: generations.NextGeneration | None  # a rebuild under way
 
 
 def statuses(using: str = DEFAULT_DB_ALIAS) -> list[Status]:
     names = list(projectors.all_projectors())
     engine.ensure_states(names, using)
     states = with_failed_tx(ProjectionState.objects.using(using).filter(name__in=names).order_by("name"))
+    building = generations.next_generations(names, using)
     return [
         Status(
             name=state.name,
@@ -48,6 +51,8 @@ def statuses(using: str = DEFAULT_DB_ALIAS) -> list[Status]:
             failed_position=failed_token(state),
             events_applied=state.events_applied,
             updated_at=state.updated_at,
+            version=state.version,
+            next=building.get(state.name),
         )
         for state in states
     ]
@@ -73,8 +78,18 @@ def failed_token(state: ProjectionState) -> str | None:
     return str(Checkpoint(state.failed_tx, state.failed_position))
 
 
+def check_known(name: str, using: str = DEFAULT_DB_ALIAS) -> None:
+    """LookupError unless `name` is a projection, or the generation of one being built (`<name>.next`)."""
+    if generations.is_generation_row(name):
+        projectors.get(generations.live_name(name))
+        if not ProjectionState.objects.using(using).filter(name=name).exists():
+            raise LookupError(f"No rebuild of {generations.live_name(name)} is under way.")
+        return
+    projectors.get(name)
+
+
 def retry(name: str, using: str = DEFAULT_DB_ALIAS) -> None:
-    projectors.get(name)  # refuse unknown names
+    check_known(name, using)
     engine.retry(name, using)
 
 
@@ -88,7 +103,7 @@ def skip(name: str, event: Checkpoint, reason: str, skipped_by: str = "", using:
     Recorded in projection_skipped_event with the reason and the last error. Only the next
     event can be skipped, so a skip can never jump over events that were not looked at.
     """
-    projectors.get(name)
+    check_known(name, using)
     if not reason.strip():
         raise CannotSkip("Give a reason: every skip is recorded.")
     engine.ensure_states([name], using)

@@ -56,10 +56,10 @@ class Progress:
         """Not stalled, and not waiting for its next retry."""
         return self.status in ACTIVE and not (self.next_retry_at and self.next_retry_at > now)
 
-    def batch_size(self) -> int:
+    def batch_size(self, usual: int | None = None) -> int:
         # Through the range where a runner died, one event at a time: the event that kills is
         # then found, and each death counts against that event alone.
-        return 1 if self.suspect else settings.PROJECTION_BATCH_SIZE
+        return 1 if self.suspect else usual or settings.PROJECTION_BATCH_SIZE
 
     def after_batch(self, counted: Progress, applied: list[RecordedEvent]) -> Progress:
         """The progress once `applied`, a batch that did not fail, is committed.

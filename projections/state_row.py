@@ -39,9 +39,10 @@ class StateRow:
     and return `Progress` values: the object keeps nothing between statements.
     """
 
-    def __init__(self, name: str, using: str = DEFAULT_DB_ALIAS) -> None:
+    def __init__(self, name: str, using: str = DEFAULT_DB_ALIAS, version: int = 1) -> None:
         self.name = name
         self.using = using
+        self.version = version  # what a row created here says built its tables
         self.backend = backends.of(using)
         self.lock_key = f"projection:{name}"
 
@@ -87,7 +88,8 @@ class StateRow:
                 last_tx, last_position, *fields = rows[0]
                 return Progress(Checkpoint(last_tx, last_position), *fields)
         # The ORM where values need converting the backend's way (SQLite), and to create the row.
-        return Progress.of(ProjectionState.objects.using(self.using).get_or_create(name=self.name)[0])
+        state, _ = ProjectionState.objects.using(self.using).get_or_create(name=self.name, defaults={"version": self.version})
+        return Progress.of(state)
 
     def locked(self) -> ProjectionState:
         """The whole row, locked until the end of the caller's transaction."""
@@ -159,6 +161,24 @@ class StateRow:
 
     def finish_rebuilding(self) -> None:
         self._update(dict(status=ProjectionState.RUNNING), status=ProjectionState.REBUILDING)
+
+    def start_generation(self, version: int) -> None:
+        """A next generation's row: at the start of the log, built by `version`, started now."""
+        ProjectionState.objects.using(self.using).update_or_create(name=self.name, defaults=dict(
+            CLEARED_FAILURE, status=ProjectionState.RUNNING, last_tx=0, last_position=0, events_applied=0,
+            version=version, started_at=timezone.now(),
+        ))
+
+    def take_over(self, generation: ProjectionState) -> None:
+        """The live row, once `generation`'s tables are the live ones: its checkpoint and version."""
+        self._update(dict(
+            CLEARED_FAILURE, status=ProjectionState.RUNNING, version=generation.version,
+            last_tx=generation.last_tx, last_position=generation.last_position,
+            events_applied=generation.events_applied, updated_at=timezone.now(),
+        ))
+
+    def delete(self) -> None:
+        self._execute(f"DELETE FROM {TABLE} WHERE name = %s", [self.name])
 
     def retry(self) -> None:
         """A fresh set of attempts, now; the last error stays on show until a batch succeeds."""

@@ -16,7 +16,7 @@ from django.conf import settings
 
 from products.nudge import publish_nudge
 
-from . import engine, projectors
+from . import engine, generations, projectors
 from .progress import Outcome
 from .queues import projection_queue
 
@@ -103,14 +103,37 @@ def sweep() -> None:
     failures at ERROR), so an idle service logs nothing here (see project/logformat.py).
     """
     fan_out()
+    # A deploy that raised a projector's version, and builds cut short: a generation to build.
+    for name in generations.start_due():
+        build_generation.apply_async(args=[name], queue=projection_queue(name))
     log.debug("Sweep: each projection asked to catch up")
 
 
 @shared_task(name="projections.rebuild", ignore_result=True)
 def rebuild(name: str) -> None:
-    """Empty the projection and let catch-up replay the log, one time-boxed task after another."""
-    engine.reset(projectors.get(name))
-    catch_up.apply_async(args=[name], queue=projection_queue(name))
+    """An operator's rebuild: a new generation of the projection, built beside the live one."""
+    try:
+        generations.start(name)
+    except generations.CannotRebuild as refusal:
+        log.warning("Rebuild of %s refused: %s", name, refusal)
+        return
+    build_generation.apply_async(args=[name], queue=projection_queue(name))
+
+
+@shared_task(name="projections.build_generation", ignore_result=True)
+def build_generation(name: str) -> None:
+    """Build the next generation for one time budget, then go on in a fresh task until it is live.
+
+    A build that fails waits for the engine's retry (beat's sweep sends it again when due);
+    one that another process is running is left to it.
+    """
+    try:
+        built = generations.build(name, time_budget=settings.PROJECTION_TIME_BUDGET)
+    except generations.CannotRebuild as refusal:
+        log.debug("%s", refusal)
+        return
+    if built.outcome == Outcome.OUT_OF_TIME:
+        build_generation.apply_async(args=[name], queue=projection_queue(name))
 
 
 def fan_out() -> None:

@@ -47,6 +47,19 @@ class EventSerializer(serializers.ModelSerializer):
         return str(Checkpoint(event.tx, event.position))
 
 
+class NextGenerationSerializer(serializers.Serializer):
+    """A rebuild under way: the generation that will replace the live tables once caught up."""
+
+    version = serializers.IntegerField(help_text="The projector version building it.")
+    status = serializers.CharField()
+    position = serializers.CharField(help_text="How far it has applied the log: a position token.")
+    lag = serializers.IntegerField(help_text="Events it has still to apply.")
+    started_at = serializers.DateTimeField()
+    events_per_second = serializers.FloatField(allow_null=True, help_text="Since it started.")
+    eta_seconds = serializers.FloatField(allow_null=True, help_text="At that rate, until it has caught up.")
+    last_error = serializers.CharField()
+
+
 class ProjectionSerializer(serializers.Serializer):
     """One projection's health, from projections.operations.statuses()."""
 
@@ -60,3 +73,5 @@ class ProjectionSerializer(serializers.Serializer):
         help_text="The position token of the event a stalled projection failed at, as `projection_skip --event` takes it.",
     )
     updated_at = serializers.DateTimeField()
+    version = serializers.IntegerField(help_text="The projector version that built the live tables.")
+    next = NextGenerationSerializer(allow_null=True, help_text="A rebuild under way, or null.")

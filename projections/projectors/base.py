@@ -1,13 +1,17 @@
 """The projector protocol: what the engine needs from a read model, and a base for the usual kind.
 
-A projector has a name, owns its tables, turns a batch of recorded events into writes (inside
-the engine's transaction, so they commit with the checkpoint), and can empty its tables for a
-rebuild. It never reads checkpoints, takes locks or commits: the engine does that.
+A projector has a name and a version, owns its tables, turns a batch of recorded events into
+writes (inside the engine's transaction, so they commit with the checkpoint), and can empty its
+tables for a rebuild. It never reads checkpoints, takes locks or commits: the engine does that.
+
+A table projector can also write to another set of tables than its models' own: that is how a
+rebuild fills the next generation of a read model while the live one serves the queries
+(projections/generations.py).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Protocol, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Protocol, Sequence
 
 from django.db import connections
 
@@ -19,6 +23,8 @@ from .rows import RowTable
 
 class Projector(Protocol):
     name: str
+    # Raised when what the projector writes changes; a worker then rebuilds it in a new generation.
+    version: int
 
     def apply(self, events: Sequence[RecordedEvent], using: str) -> None: ...
 
@@ -47,9 +53,24 @@ class TableProjector:
     statements rather than one per event.
     """
 
-    name: ClassVar[str]
+    name: str
+    version: ClassVar[int] = 1
     models: ClassVar[tuple[Any, ...]]
     handlers: ClassVar[dict[str, str]]
+
+    def __init__(self, tables: Mapping[Any, Any] | None = None) -> None:
+        # Each of `models` mapped to the model whose table this instance writes: itself, or
+        # the model of a generation's table (see projections/generation_tables.py).
+        self.tables = {model: (tables or {}).get(model, model) for model in self.models}
+
+    def writing_to(self, tables: Mapping[Any, Any], name: str) -> TableProjector:
+        """The same projector, writing to `tables` instead of its models' own, under `name`."""
+        other = type(self)(tables)
+        other.name = name
+        return other
+
+    def table_name(self, model: Any) -> str:
+        return self.tables[model]._meta.db_table
 
     def apply(self, events: Sequence[RecordedEvent], using: str) -> None:
         relevant = [e for e in events if e.type in self.handlers]
@@ -73,7 +94,7 @@ class TableProjector:
     def reset(self, using: str) -> None:
         with connections[using].cursor() as cursor:
             for model in self.models:
-                cursor.execute(f"DELETE FROM {model._meta.db_table}")
+                cursor.execute(f"DELETE FROM {self.table_name(model)}")
 
 
 class StreamRowProjector(TableProjector):
@@ -85,8 +106,9 @@ class StreamRowProjector(TableProjector):
 
     row_model: ClassVar[Any]
 
-    def __init__(self) -> None:
-        self.row_table = RowTable(self.row_model)
+    def __init__(self, tables: Mapping[Any, Any] | None = None) -> None:
+        super().__init__(tables)
+        self.row_table = RowTable(self.tables[self.row_model])
         self.key_attname = self.row_table.key.attname
 
     def begin(self, events, using):

@@ -14,14 +14,14 @@ from .base import StreamRowProjector
 # and the checkpoint commit together); the members table remembers each product's category,
 # status and stock, which the deltas need and which a product list query must not be asked for.
 APPLY_DELTAS = """
-INSERT INTO read_category_summary AS s (name, active_products, discontinued_products, total_stock)
+INSERT INTO {table} AS s (name, active_products, discontinued_products, total_stock)
 VALUES {rows}
 ON CONFLICT (name) DO UPDATE SET
     active_products = s.active_products + excluded.active_products,
     discontinued_products = s.discontinued_products + excluded.discontinued_products,
     total_stock = s.total_stock + excluded.total_stock
 """
-DROP_EMPTY = "DELETE FROM read_category_summary WHERE active_products = 0 AND discontinued_products = 0 AND name IN ({names})"
+DROP_EMPTY = "DELETE FROM {table} WHERE active_products = 0 AND discontinued_products = 0 AND name IN ({names})"
 
 
 class CategorySummaryProjector(StreamRowProjector):
@@ -51,13 +51,14 @@ class CategorySummaryProjector(StreamRowProjector):
         # Only a category that lost a product can have none left: a batch of registrations and
         # stock moves, the usual kind, needs no DELETE.
         shrunk = [name for name, (active, discontinued, _) in deltas.items() if active < 0 or discontinued < 0]
+        table = self.table_name(CategorySummary)
         with connections[using].cursor() as cursor:
             cursor.execute(
-                APPLY_DELTAS.format(rows=", ".join(["(%s, %s, %s, %s)"] * len(deltas))),
+                APPLY_DELTAS.format(table=table, rows=", ".join(["(%s, %s, %s, %s)"] * len(deltas))),
                 [value for name, delta in deltas.items() for value in (name, *delta)],
             )
             if shrunk:
-                cursor.execute(DROP_EMPTY.format(names=", ".join(["%s"] * len(shrunk))), shrunk)
+                cursor.execute(DROP_EMPTY.format(table=table, names=", ".join(["%s"] * len(shrunk))), shrunk)
 
     def registered(self, event: e.ProductRegistered, meta: RecordedEvent) -> None:
         member = self.new_row(meta, category=event.category, active=True, stock=event.initial_stock)

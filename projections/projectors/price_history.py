@@ -15,8 +15,9 @@ class PriceHistoryProjector(TableProjector):
     models = (PriceHistoryEntry,)
     handlers = {"ProductRegistered": "registered", "ProductPriceChanged": "price_changed"}
 
-    def __init__(self) -> None:
-        self.entry_table = RowTable(PriceHistoryEntry)
+    def __init__(self, tables=None) -> None:
+        super().__init__(tables)
+        self.entry_table = RowTable(self.tables[PriceHistoryEntry])
 
     def begin(self, events, using):
         self.entries: list = []

@@ -26,6 +26,13 @@ class IntegrationRelay:
     """Publishes the log to the `catalog.events` topic exchange, persistent and confirmed."""
 
     name = "integration_relay"
+    version = 1
+    # What it writes is messages to other services, not tables a new generation could replace.
+    rebuild_refusal = (
+        "integration_relay publishes every event to other services; it has no tables to rebuild, and "
+        "replaying it would publish the whole log again. To publish it again on purpose (for a new "
+        "subscriber that deduplicates by event_id), run `rebuild_projections --in-place integration_relay`."
+    )
 
     confirm_timeout = 10.0  # seconds to wait for a batch's confirms before the batch fails
 
@@ -80,7 +87,7 @@ class IntegrationRelay:
         self._refused = True
 
     def reset(self, using: str) -> None:
-        """Nothing to empty: rebuilding the relay publishes the whole log again."""
+        """Nothing to empty: replaying the relay in place publishes the whole log again."""
 
     def _channel(self):
         if self._connection is None:

@@ -170,6 +170,7 @@ def test_metrics_count_commands_events_and_batches(committed_db, api, client):
         'catalog_projection_batch_duration_seconds_bucket{le="0.005",projection="product_catalog"}',
         'catalog_projection_events_applied_total{projection="product_catalog"}',
         'catalog_projection_lag_events{projection="product_catalog"}',
+        'catalog_projection_version{projection="product_catalog"} 1.0',
         'catalog_projection_status{projection="product_catalog",status="running"} 1.0',
         'catalog_projection_status{projection="product_catalog",status="stalled"} 0.0',
         "catalog_projection_status_up 1.0",

@@ -509,7 +509,10 @@ def test_the_projection_list_shows_each_projections_health(staff, shelf):
     rows = {row["name"]: row for row in body["results"]}
     assert set(READ_MODELS) <= set(rows)
     for name in READ_MODELS:
-        assert set(rows[name]) == {"name", "status", "position", "lag", "last_error", "failed_position", "updated_at"}
+        assert set(rows[name]) == {
+            "name", "status", "version", "position", "lag", "last_error", "failed_position", "updated_at", "next",
+        }
+        assert rows[name]["version"] >= 1 and rows[name]["next"] is None  # no rebuild under way
         assert Checkpoint.parse(rows[name]["position"]) >= Checkpoint.parse(shelf.position)
         assert rows[name]["lag"] >= 0 and rows[name]["status"] in ("running", "retrying", "stalled", "rebuilding")
 

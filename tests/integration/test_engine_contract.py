@@ -44,7 +44,7 @@ def poison(db, settings, committed_db, extra_projector):
     POISONED.clear()
     KILLERS.clear()
     projector = extra_projector(POISON, "tests.support.projectors.PoisonProjector")
-    engine.rebuild(projector, using=db)
+    engine.replay_in_place(projector, using=db)
     yield projector
     POISONED.clear()
     KILLERS.clear()
@@ -114,4 +114,4 @@ def test_a_reset_replays_the_log_and_leaves_no_failure_behind(poison, db):
     replayed = state(db)
     assert (result.outcome, replayed.status, replayed.events_applied) == ("caught_up", "running", result.applied)
     assert engine.lag(replayed, db) == 0
-    assert engine.rebuild(poison, using=db) == result.applied
+    assert engine.replay_in_place(poison, using=db) == result.applied

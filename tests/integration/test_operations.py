@@ -23,7 +23,7 @@ from products.domain.commands import ChangePrice, RegisterProduct, ShipStock
 from products.eventstore import Checkpoint
 from products.handlers import handle
 from products.models import StoredEvent
-from projections import engine, projectors
+from projections import engine, generations, projectors
 from projections.management.progress import ProgressBar
 from projections.models import (
     CatalogProduct, CategoryMember, CategorySummary, PriceHistoryEntry, ProjectionState, SkippedEvent,
@@ -139,16 +139,16 @@ def test_rebuild_replays_the_log_into_the_same_rows_and_repairs_a_tampered_one(c
 
 
 def test_rebuild_of_an_unknown_projection_is_refused_and_names_the_known_ones(committed_db, fresh_projectors):
-    with mock.patch("projections.engine.rebuild") as rebuild:
+    with mock.patch("projections.generations.start") as start:
         with pytest.raises(CommandError, match=r"nonsense.*known: .*product_catalog"):
             call_command("rebuild_projections", "product_catalog", "nonsense", stdout=StringIO())
-    rebuild.assert_not_called()  # nothing is rebuilt when any name is wrong
+    start.assert_not_called()  # nothing is rebuilt when any name is wrong
 
 
 def test_rebuild_without_names_rebuilds_every_read_model_but_not_the_relay(committed_db, fresh_projectors):
-    with mock.patch("projections.engine.rebuild", return_value=0) as rebuild:
+    with mock.patch("projections.generations.build", wraps=generations.build) as build:
         call_command("rebuild_projections", stdout=StringIO())
-    rebuilt = [call.args[0].name for call in rebuild.call_args_list]
+    rebuilt = [call.args[0] for call in build.call_args_list]
     assert rebuilt == projectors.read_models()
     assert {"product_catalog", "category_summary", "price_history"} <= set(rebuilt)
     assert "integration_relay" not in rebuilt
@@ -161,7 +161,7 @@ def test_a_rebuild_that_meets_a_failing_event_stops_there_and_catch_up_takes_ove
     event = settled(register(product_id).events[0])
 
     with pytest.raises(CommandError, match=f"stopped at event {event.checkpoint} \\(ProductRegistered"):
-        call_command("rebuild_projections", POISON, stdout=StringIO())
+        call_command("rebuild_projections", "--in-place", POISON, stdout=StringIO())
 
     state = state_of(POISON)
     assert state.status == ProjectionState.REBUILDING and state.last_position < event.position
@@ -173,8 +173,13 @@ def test_a_rebuild_that_meets_a_failing_event_stops_there_and_catch_up_takes_ove
 
 def test_progress_bar_shows_the_share_of_the_log_replayed():
     bar = ProgressBar(OutputWrapper(StringIO()), "product_catalog", total=24_000)
-    assert bar.render(12_000) == f"product_catalog  [{'#' * 15}{'.' * 15}]  12,000/24,000 events"
-    assert bar.render(25_000).endswith(f"[{'#' * 30}]  25,000/25,000 events")  # the log grew meanwhile
+    assert bar.render(12_000, elapsed=0) == f"product_catalog  [{'#' * 15}{'.' * 15}]  12,000/24,000 events"
+    assert bar.render(25_000, elapsed=0).endswith(f"[{'#' * 30}]  25,000/25,000 events")  # the log grew meanwhile
+
+
+def test_progress_bar_shows_the_rate_since_it_started_and_the_time_left_at_that_rate():
+    bar = ProgressBar(OutputWrapper(StringIO()), "product_catalog", total=24_000, initial=4_000)  # a resumed rebuild
+    assert bar.render(12_000, elapsed=2.0).endswith("12,000/24,000 events  4,000 events/s  ETA 3 s")
 
 
 # --- projection_status ------------------------------------------------------------------------
@@ -185,13 +190,13 @@ def status_table() -> dict[str, dict[str, str]]:
     out = StringIO()
     call_command("projection_status", stdout=out)
     header, *lines = out.getvalue().splitlines()
-    assert header.split() == ["name", "status", "position", "lag", "attempts", "failed_position", "last", "error", "updated"]
+    assert header.split() == ["name", "status", "version", "position", "lag", "attempts", "failed_position", "last", "error", "updated"]
     rows = {}
     for line in lines:
         if not line.strip():
             break  # what follows the table is not a projection
-        name, status, position, lag, attempts, failed, rest = line.split(maxsplit=6)
-        rows[name] = {"status": status, "position": position, "failed_position": failed, "rest": rest}
+        name, status, version, position, lag, attempts, failed, rest = line.split(maxsplit=7)
+        rows[name] = {"status": status, "version": version, "position": position, "failed_position": failed, "rest": rest}
     return rows
 
 
@@ -471,3 +476,23 @@ def test_the_rebuild_action_enqueues_the_rebuild_and_reports_a_broker_failure(su
         response = superuser_client.post(STATUS, selected, follow=True)
     assert response.status_code == 200
     assert "Could not enqueue the rebuild of product_catalog: broker down" in response.content.decode()
+
+
+def test_the_rebuild_action_refuses_the_relay_with_the_reason_and_enqueues_nothing(superuser_client):
+    selected = {"action": "rebuild_selected", "_selected_action": ["integration_relay"]}
+    with mock.patch("projections.tasks.rebuild.delay") as delay:
+        response = superuser_client.post(STATUS, selected, follow=True)
+    delay.assert_not_called()
+    assert "would publish the whole log again" in response.content.decode()
+
+
+def test_the_admin_shows_a_generation_under_way_in_the_list_and_on_the_row(superuser_client):
+    assert ">v1</td>" in superuser_client.get(STATUS).content.decode()  # the control: nothing under way
+    generations.start("price_history")
+    try:
+        listing = superuser_client.get(STATUS).content.decode()
+        row = superuser_client.get(f"{STATUS}price_history/change/").content.decode()
+    finally:
+        generations.cancel("price_history")
+    assert re.search(r"v1 → v1 0%", listing), listing
+    assert re.search(r"v1 running, lag [\d,]+", row)

@@ -71,7 +71,7 @@ def test_duplicate_nudges_to_two_workers_apply_each_event_once_with_one_runner_a
     everything = eventstore.read_all(after=Checkpoint.START, limit=10**6)
     assert applied == sorted(e.position for e in everything)
     live = snapshot()
-    engine.rebuild(projectors.get("product_catalog"))
+    engine.replay_in_place(projectors.get("product_catalog"))
     assert snapshot() == live
 
 

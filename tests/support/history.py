@@ -1,4 +1,5 @@
-"""Random but valid product histories, written through the real command handler."""
+"""Random but valid product histories: through the real command handler, or decided by the
+domain and appended straight to any database (the contract tests' SQLite among them)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,12 @@ import random
 import uuid
 from decimal import Decimal
 
+from products import eventstore
 from products.domain import commands as c
+from products.domain import events as domain_events
 from products.domain.errors import ProductError
+from products.domain.product import decide, evolve
+from products.eventstore import NewEvent
 from products.handlers import handle
 
 CATEGORIES = ["Kitchen", "Garden", "Tools", "Toys", "Books"]
@@ -27,6 +32,32 @@ def random_history(commands: int, products: int = 40, seed: int = 7, after_each=
             pass  # insufficient stock, discontinued: refused commands store nothing
         if after_each:
             after_each(step)
+    return ids
+
+
+def stored_history(commands: int, products: int, seed: int, using: str) -> list[uuid.UUID]:
+    """As random_history, decided by the domain and appended to the database `using`."""
+    rng = random.Random(seed)
+    ids = [uuid.uuid4() for _ in range(products)]
+    states: dict[uuid.UUID, tuple] = {}
+
+    def run(command: c.Command) -> None:
+        state, version = states.get(command.product_id, (None, 0))
+        try:
+            decided = decide(command, state)
+        except ProductError:
+            return
+        events = [NewEvent(event_id=uuid.uuid4(), type=domain_events.type_name(event), data=domain_events.to_data(event))
+                  for event in decided]
+        eventstore.append("product", command.product_id, version, events, using=using)
+        for event in decided:
+            state = evolve(state, event)
+        states[command.product_id] = (state, version + len(decided))
+
+    for product_id in ids:
+        run(_register(rng, product_id))
+    for _ in range(commands - products):
+        run(_random_command(rng, rng.choice(ids)))
     return ids
 
 

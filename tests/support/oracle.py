@@ -59,7 +59,7 @@ def check(ledger: Ledger, relay_messages: list[dict] | None = None) -> Verdict:
 
     live = snapshot()
     for name in projectors.read_models():
-        engine.rebuild(projectors.get(name))
+        engine.replay_in_place(projectors.get(name))
     rebuilt = snapshot()
     duplicated = [
         f"{table}: live has {len(live[table])} rows, a rebuild {len(rebuilt[table])}; they differ"

@@ -1,4 +1,4 @@
-"""Projectors for tests only: no tables, so they can be run, stalled and skipped freely."""
+"""Projectors for tests only: most have no tables, so they can be run, stalled and skipped freely."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections import defaultdict
 from uuid import UUID
 
 from projections.projectors.base import ProjectionFailed
+from projections.projectors.catalog import CatalogProjector
 
 # Streams whose events PoisonProjector refuses (POISONED) or dies on (KILLERS); tests add their
 # own product ids and clear the sets.
@@ -36,3 +37,21 @@ class PoisonProjector:
 
     def reset(self, using):
         APPLIED[self.name].clear()
+
+
+class CatalogProjectorV2(CatalogProjector):
+    """The catalog's projector as a deploy that raised its version would ship it."""
+
+    version = 2
+
+
+class BrokenCatalogProjector(CatalogProjector):
+    """A new version of the catalog's projector with a bug: it fails on the POISONED streams."""
+
+    version = 2
+
+    def apply(self, events, using):
+        for event in events:
+            if event.stream_id in POISONED:
+                raise ProjectionFailed(event, ValueError(f"a bug meets stream {event.stream_id}"))
+        super().apply(events, using)
