@@ -256,6 +256,11 @@ SPECTACULAR_SETTINGS = {
 # --- Projections ----------------------------------------------------------------------------
 PROJECTION_BATCH_SIZE = int(os.environ.get("PROJECTION_BATCH_SIZE", "500"))
 PROJECTION_REBUILD_BATCH_SIZE = int(os.environ.get("PROJECTION_REBUILD_BATCH_SIZE", "2000"))
+# A rebuild's fold writes its rows with COPY in steps of this many, each committed by itself.
+PROJECTION_REBUILD_COPY_ROWS = int(os.environ.get("PROJECTION_REBUILD_COPY_ROWS", "10000"))
+# Processes `rebuild_projections` folds the log with, each a range of streams (a worker's
+# rebuild folds in its own process, beside the live catch-up).
+PROJECTION_REBUILD_WORKERS = int(os.environ.get("PROJECTION_REBUILD_WORKERS", str(os.cpu_count() or 1)))
 PROJECTION_MAX_ATTEMPTS = int(os.environ.get("PROJECTION_MAX_ATTEMPTS", "8"))
 PROJECTION_RETRY_BASE_SECONDS = float(os.environ.get("PROJECTION_RETRY_BASE_SECONDS", "1"))
 # One task drains for at most this long, then hands over to a fresh task (inside the time limits below).

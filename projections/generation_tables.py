@@ -52,7 +52,12 @@ class GenerationTables:
         _execute(using, tables_sql + (indexes_sql if indexes else []))
 
     def build_indexes(self, using: str) -> None:
-        _execute(using, self._schema(using)[1])
+        """Build the secondary indexes; those built already are left as they are."""
+        _execute(using, [
+            statement.replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1).replace(
+                "CREATE UNIQUE INDEX ", "CREATE UNIQUE INDEX IF NOT EXISTS ", 1)
+            for statement in self._schema(using)[1]
+        ])
 
     def drop(self, using: str) -> None:
         _execute(using, [f"DROP TABLE IF EXISTS {_quote(using, table)}" for table in self.tables()])

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
@@ -31,7 +32,7 @@ from django.utils import timezone
 from products import eventstore
 from products.eventstore import Checkpoint
 
-from . import backends, engine, projectors
+from . import backends, engine, folding, projectors
 from .generation_tables import GenerationTables
 from .models import ProjectionState
 from .progress import Outcome
@@ -99,7 +100,7 @@ def start(name: str, using: str = DEFAULT_DB_ALIAS) -> Started:
         current = next_state(name, using)
         if current is not None and current.version == projector.version and tables.exist(using):
             return Started(current.version, resumed=True, started_at=current.started_at)
-        tables.create(using)
+        tables.create(using, indexes=False)  # built after the bulk load (see fill)
         row.start_generation(projector.version)
     log.info("Building generation v%s of %s", projector.version, name)
     return Started(projector.version, resumed=False, started_at=next_state(name, using).started_at)
@@ -154,7 +155,8 @@ def build(
             raise CannotRebuild(f"No rebuild of {name} is under way; start one with `rebuild_projections {name}`.")
         tables = tables_of(projector)
         generation = projector.writing_to(tables.models, next_name(name))
-        applied = 0
+        # The first build folds the log for every generation still at its start, in one read.
+        applied = fill(_at_start(using), using, progress=lambda events: progress(next_state(name, using))).get(name, 0)
         while True:
             result = engine.catch_up(
                 generation, time_budget=min(REPORT_EVERY, max(deadline - time.monotonic(), 0.01)), using=using,
@@ -172,6 +174,7 @@ def build(
 
 def _swap(projector: TableProjector, generation: TableProjector, tables: GenerationTables, using: str) -> bool:
     """Make the caught-up next generation the live one; False if that must wait (tried again)."""
+    tables.build_indexes(using)  # unless the fill built them
     tables.drop_retired(using)  # left by a swap that was killed before it could drop them
     with engine.runner(projector.name, using, wait=SWAP_RUNNER_WAIT) as owned:
         if not owned:
@@ -206,6 +209,50 @@ def _swap_in(projector: TableProjector, tables: GenerationTables, using: str) ->
     tables.swap_in(using)
     live.take_over(next_state_)
     generation.delete()
+
+
+def _at_start(using: str) -> list[str]:
+    """The projections whose next generation is started but nothing is in it yet."""
+    rows = ProjectionState.objects.using(using).filter(name__endswith=f".{NEXT}", last_position=0)
+    return [live_name(state.name) for state in rows if live_name(state.name) in projectors.all_projectors()]
+
+
+def fill(names, using: str = DEFAULT_DB_ALIAS, progress: Callable[[int], None] = lambda events: None,
+         workers: int = 1) -> dict[str, int]:
+    """Fold the whole settled log into the next generation of each of `names` still at its start.
+
+    One read of the log serves them all (see folding); the secondary indexes are built at the
+    end, then each generation's checkpoint is set to the last event folded and catch-up goes on
+    from there. Killed, a fill leaves its generations at the start, and the next one begins
+    again from empty tables. A handler that fails leaves them there too: the engine then applies
+    the log batch by batch, and retries and stalls on the failing event as for any projection.
+    Returns the events folded, by projection.
+    """
+    with ExitStack() as held:
+        targets = []
+        for name in names:
+            projector = rebuildable(name)
+            if not held.enter_context(engine.runner(next_name(name), using)):
+                continue  # being built elsewhere
+            state = next_state(name, using)
+            if state is not None and state.last_position == 0 and projector.folds():
+                targets.append(folding.Target(name, NEXT, next_name(name)))
+        upto = eventstore.last_settled(using) if targets else None
+        if upto is None:
+            return {}
+        for target in targets:
+            target.tables().create(using, indexes=False)  # empty: a fill cut short left rows behind
+        try:
+            events = folding.fold_log(targets, upto, using, workers, progress)
+        except folding.FoldFailed as failure:
+            log.warning("The fold of the log stopped: %s. The new generations are caught up batch by batch instead.", failure)
+            for target in targets:
+                target.tables().create(using, indexes=False)
+            return {}
+        for target in targets:
+            target.tables().build_indexes(using)
+            StateRow(target.generation_name, using).filled(upto, events)
+        return {target.name: events for target in targets}
 
 
 def start_due(using: str = DEFAULT_DB_ALIAS) -> list[str]:

@@ -169,6 +169,10 @@ class StateRow:
             version=version, started_at=timezone.now(),
         ))
 
+    def filled(self, upto: Checkpoint, events: int) -> None:
+        """A new generation's tables hold the fold of the log up to `upto` (`events` events)."""
+        self._update(dict(last_tx=upto.tx, last_position=upto.position, events_applied=events, updated_at=timezone.now()))
+
     def take_over(self, generation: ProjectionState) -> None:
         """The live row, once `generation`'s tables are the live ones: its checkpoint and version."""
         self._update(dict(

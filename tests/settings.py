@@ -27,3 +27,5 @@ DATABASES["sqlite"] = {
     "TEST": {"NAME": f"file:catalog_{RUN_ID}?mode=memory&cache=shared"},
 }
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast test users
+# Rebuilds fold in the test's own process; the test of several processes asks for them.
+PROJECTION_REBUILD_WORKERS = 1

@@ -7,13 +7,17 @@ Contract:
 - `load` returns a stream's events in version order.
 - `read_all` returns the global log after a Checkpoint, in the order every reader must use
   (see dialects), never skipping an event that commits late.
+- `last_settled` and `read_streams` read the whole settled log one stream at a time, for a
+  fold of all of it (a rebuild).
 - `settled_filter` and `after_filter` are read_all's horizon and (tx, position) comparison as
   StoredEvent queryset filters, for listings of the log (order those by tx, position).
 The schema refuses UPDATE, DELETE and TRUNCATE of stored events.
 """
 
 from .records import Checkpoint, EventsAlreadyStored, NewEvent, RecordedEvent, StreamVersionConflict
-from .store import after_filter, append, count_after, load, load_events, read_all, settled_filter
+from .store import (
+    after_filter, append, count_after, last_settled, load, load_events, read_all, read_streams, settled_filter,
+)
 
 __all__ = [
     "Checkpoint",
@@ -24,8 +28,10 @@ __all__ = [
     "after_filter",
     "append",
     "count_after",
+    "last_settled",
     "load",
     "load_events",
     "read_all",
+    "read_streams",
     "settled_filter",
 ]

@@ -29,6 +29,14 @@ class Postgres:
     stored_after = "(tx, position) > (%s::text::xid8, %s)"
     # Below the horizon: no transaction still running can add a row before these.
     settled = f"tx < {horizon}"
+    # The last settled event: every event before it in the log has committed.
+    last_settled = f"SELECT tx::text, position FROM event_store WHERE tx < {horizon} ORDER BY tx DESC, position DESC LIMIT 1"
+    # Everything up to a checkpoint, by stream: a whole-log fold holds one stream at a time.
+    up_to_by_stream = "(tx, position) <= (%s::text::xid8, %s){streams} ORDER BY stream_id, version"
+    # The same columns with the JSON as text: a million rows decode in half the time with the C
+    # json module than with psycopg's jsonb loader.
+    columns_json_as_text = COLUMNS.format(tx="tx::text AS tx_text").replace(
+        "data, metadata", "data::text AS data_text, metadata::text AS metadata_text")
 
     @staticmethod
     def checkpoint_params(tx: int, position: int) -> list:
@@ -51,6 +59,9 @@ class Sqlite:
     after_checkpoint = "position > %s ORDER BY position"
     stored_after = "position > %s"
     settled = "1 = 1"  # writers are serialized: every committed row is settled
+    last_settled = "SELECT tx, position FROM event_store ORDER BY position DESC LIMIT 1"
+    up_to_by_stream = "position <= %s{streams} ORDER BY stream_id, version"
+    columns_json_as_text = columns
     horizon = None  # nothing below it is ever still running: there is no horizon to wait for
 
     @staticmethod

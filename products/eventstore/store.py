@@ -1,17 +1,20 @@
-"""append, load and read_all over Django's database connections, in plain SQL."""
+"""append, load, read_all and read_streams over Django's database connections, in plain SQL."""
 
 from __future__ import annotations
 
 import json
+import queue
+import threading
 from contextlib import nullcontext
 from datetime import datetime, timezone
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 from uuid import UUID
 
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections
 from django.db.models import BooleanField
 from django.db.models.expressions import RawSQL
 from django.utils.dateparse import parse_datetime
+from psycopg.types.datetime import TimestamptzLoader
 
 from project.database.deadline import commit_point
 
@@ -122,6 +125,102 @@ def read_all(after: Checkpoint = Checkpoint.START, limit: int = 500, using: str 
         return _select(using, sql, params)
     with binary_cursor(connection) as cursor:  # the projections' bulk read: see pgcursor
         return [_recorded(row) for row in cursor.execute(sql, params).fetchall()]
+
+
+def last_settled(using: str = DEFAULT_DB_ALIAS) -> Checkpoint | None:
+    """The last event read_all can return now: all before it in the log have committed."""
+    dialect = dialects.for_vendor(connections[using].vendor)
+    with connections[using].cursor() as cursor:
+        cursor.execute(dialect.last_settled)
+        row = cursor.fetchone()
+    return Checkpoint(int(row[0]), row[1]) if row else None
+
+
+def read_streams(upto: Checkpoint, using: str = DEFAULT_DB_ALIAS, first: UUID | None = None,
+                 before: UUID | None = None, fetch: int = 5000) -> Iterator[list[RecordedEvent]]:
+    """The log up to `upto` (a settled checkpoint, see last_settled), one stream at a time.
+
+    Each list is one stream's events in version order, so a fold of the whole log holds one
+    stream, not every stream; `first` and `before` limit it to a range of stream ids. On
+    PostgreSQL the rows come through a server-side cursor in `fetch`-row steps, on a connection
+    of its own in one read-only snapshot: the caller's connection stays free to write and
+    commit meanwhile, and nothing is held in memory.
+    """
+    connection = connections[using]
+    dialect = dialects.for_vendor(connection.vendor)
+    streams, params = "", dialect.checkpoint_params(upto.tx, upto.position)
+    if first is not None:
+        streams, params = streams + " AND stream_id >= %s", [*params, dialect.uuid(first)]
+    if before is not None:
+        streams, params = streams + " AND stream_id < %s", [*params, dialect.uuid(before)]
+    sql = f"SELECT {dialect.columns_json_as_text} FROM event_store WHERE {dialect.up_to_by_stream.format(streams=streams)}"
+    if connection.vendor != "postgresql":
+        yield from _by_stream(_select(using, sql, params))
+        return
+    connection.ensure_connection()
+    with connection.get_new_connection(connection.get_connection_params()) as reader:
+        reader.read_only = True
+        with reader.transaction(), reader.cursor(name="read_streams", binary=True) as cursor:
+            reader.execute("SET LOCAL TIME ZONE 'UTC'")  # recorded_at as Django's own sessions load it
+            cursor.adapters.register_loader("timestamptz", TimestamptzLoader)
+            cursor.execute(sql, params)
+            # _recorded, without its checks: the binary cursor hands over uuids and aware datetimes.
+            loads = json.loads
+            yield from _by_stream(
+                RecordedEvent(position, int(tx), stream_type, stream_id, version, event_id, type_, schema_version,
+                              loads(data), loads(metadata) if metadata else {}, recorded_at)
+                for rows in _fetched_ahead(cursor, fetch)
+                for position, tx, stream_type, stream_id, version, event_id, type_, schema_version, data, metadata, recorded_at
+                in rows
+            )
+
+
+def _fetched_ahead(cursor, size: int) -> Iterator[list]:
+    """The cursor's rows, `size` at a time, the next step fetched by a thread while the caller
+    works on this one: the database's share of a fold then runs beside the caller's."""
+    ahead: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def fetch() -> None:
+        try:
+            while not stop.is_set():
+                rows = cursor.fetchmany(size)
+                ahead.put(rows)
+                if not rows:
+                    return
+        except BaseException as error:
+            ahead.put(error)
+
+    fetcher = threading.Thread(target=fetch, name="read_streams", daemon=True)
+    fetcher.start()
+    try:
+        while True:
+            rows = ahead.get()
+            if isinstance(rows, BaseException):
+                raise rows
+            if not rows:
+                return
+            yield rows
+    finally:
+        stop.set()
+        while fetcher.is_alive():  # let it end its step, so the cursor is free to close
+            try:
+                ahead.get(timeout=0.1)
+            except queue.Empty:
+                pass
+
+
+def _by_stream(events: Iterable[RecordedEvent]) -> Iterator[list[RecordedEvent]]:
+    stream: list[RecordedEvent] = []
+    current = None
+    for event in events:
+        if event.stream_id.int != current:  # an int compares in C; UUID.__eq__ is Python
+            if stream:
+                yield stream
+            stream, current = [], event.stream_id.int
+        stream.append(event)
+    if stream:
+        yield stream
 
 
 def count_after(after: Checkpoint, using: str = DEFAULT_DB_ALIAS) -> int:

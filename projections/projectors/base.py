@@ -77,13 +77,62 @@ class TableProjector:
         if not relevant:
             return
         self.begin(relevant, using)
-        for event in relevant:
+        self._handle(relevant)
+        self.flush(using)
+
+    def _handle(self, events: Sequence[RecordedEvent], decoded: Sequence[Any] | None = None) -> None:
+        """Each event to its handler; `decoded`, if given, holds the domain events (None: decode here)."""
+        for index, event in enumerate(events):
             handler: Callable[[Any, RecordedEvent], None] = getattr(self, self.handlers[event.type])
             try:
-                handler(domain_events.from_data(event.type, event.data), event)
+                domain_event = decoded[index] if decoded is not None else None
+                handler(domain_event or domain_events.from_data(event.type, event.data), event)
             except Exception as error:
                 raise ProjectionFailed(event, error) from error
-        self.flush(using)
+
+    # --- a fold of the whole log, for a new generation that nobody reads yet ------------------
+    # The same handlers, without reading or upserting rows: the log comes one stream at a time
+    # (products.eventstore.read_streams), and each stream's rows are final when it ends, so a
+    # rebuild writes each row once, in bulk, into tables whose indexes are built afterwards.
+
+    @classmethod
+    def folds(cls) -> bool:
+        """Whether it can fold (a subclass that writes its own way is caught up batch by batch)."""
+        return cls.begin_stream is not TableProjector.begin_stream
+
+    def begin_fold(self) -> None:
+        """Before the first stream of a fold."""
+
+    def fold(self, stream: Sequence[RecordedEvent], decoded: Sequence[Any]) -> dict[Any, list]:
+        """One whole stream's events, in version order, from nothing: its rows, by model.
+
+        `decoded` holds each event's domain event, decoded once for every projection folded
+        (None where it could not be: the handler's own decoding then says why).
+        """
+        relevant = [index for index, event in enumerate(stream) if event.type in self.handlers]
+        if not relevant:
+            return {}
+        self.begin_stream()
+        self._handle([stream[index] for index in relevant], [decoded[index] for index in relevant])
+        return self.folded()
+
+    def end_fold(self) -> dict[Any, list]:
+        """After the last stream: the rows that depend on every stream, by model."""
+        return {}
+
+    def combine_ends(self, parts: list[dict[Any, list[tuple]]]) -> dict[Any, list[tuple]]:
+        """end_fold's rows (as values() tuples) of folds over parts of the streams, made one."""
+        combined: dict[Any, list[tuple]] = {}
+        for part in parts:
+            for model, rows in part.items():
+                combined.setdefault(model, []).extend(rows)
+        return combined
+
+    def begin_stream(self) -> None:
+        raise NotImplementedError
+
+    def folded(self) -> dict[Any, list]:
+        raise NotImplementedError
 
     def begin(self, events: Sequence[RecordedEvent], using: str) -> None:
         """Load what the handlers need for this batch (one query, not one per event)."""
@@ -117,6 +166,12 @@ class StreamRowProjector(TableProjector):
 
     def flush(self, using):
         self.row_table.upsert(using, [self.rows[key] for key in self.changed])
+
+    def begin_stream(self):
+        self.rows, self.changed = {}, set()
+
+    def folded(self):
+        return {self.row_model: list(self.rows.values())}
 
     def new_row(self, meta: RecordedEvent, **fields: Any) -> Any | None:
         """The stream's first row, or None if this event was applied before."""

@@ -9,6 +9,7 @@ from products.eventstore import RecordedEvent
 
 from ..models import CategoryMember, CategorySummary
 from .base import StreamRowProjector
+from .rows import RowTable
 
 # Counters move by deltas. That is exact because the engine applies each event once (the batch
 # and the checkpoint commit together); the members table remembers each product's category,
@@ -39,9 +40,31 @@ class CategorySummaryProjector(StreamRowProjector):
         "ProductDiscontinued": "discontinued",
     }
 
+    def __init__(self, tables=None) -> None:
+        super().__init__(tables)
+        self.summary_table = RowTable(self.tables[CategorySummary])
+
     def begin(self, events, using):
         super().begin(events, using)
         self.deltas: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+
+    def begin_fold(self):
+        # A fold's deltas add up over every stream: each product's come to its final share.
+        self.deltas = defaultdict(lambda: [0, 0, 0])
+
+    def end_fold(self):
+        return {CategorySummary: [
+            self.summary_table.row(name=name, active_products=active, discontinued_products=discontinued, total_stock=stock)
+            for name, (active, discontinued, stock) in sorted(self.deltas.items()) if active or discontinued
+        ]}
+
+    def combine_ends(self, parts):
+        # Each part counted its own products: a category's counts are the sums of the parts'.
+        totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+        for part in parts:
+            for name, *counts in part.get(CategorySummary, []):
+                totals[name] = [total + count for total, count in zip(totals[name], counts)]
+        return {CategorySummary: [(name, *counts) for name, counts in sorted(totals.items())]}
 
     def flush(self, using):
         super().flush(using)

@@ -26,6 +26,12 @@ class PriceHistoryProjector(TableProjector):
         # (product, version) is unique, so an entry written before is simply not written again.
         self.entry_table.insert_new(using, self.entries)
 
+    def begin_stream(self):
+        self.entries = []
+
+    def folded(self):
+        return {PriceHistoryEntry: self.entries}
+
     def registered(self, event: e.ProductRegistered, meta: RecordedEvent) -> None:
         self._add(event.price, event.currency, meta)
 

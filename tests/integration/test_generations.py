@@ -7,7 +7,6 @@ a worker and rebuilt without anyone asking.
 """
 
 import os
-import random
 import signal
 import sys
 import threading
@@ -20,8 +19,8 @@ from django.db import connection, connections
 from django.test import Client
 
 from products.eventstore import Checkpoint
-from projections import engine, generations, operations, projectors
-from projections.models import ProjectionState
+from projections import engine, folding, generations, operations, projectors
+from projections.models import CategorySummary, ProjectionState
 from projections.progress import Outcome
 from tests.integration.test_projections import catch_up_all, snapshot
 from tests.support.history import random_history, stored_history
@@ -96,6 +95,27 @@ def test_a_generation_gives_exactly_the_rows_live_catch_up_gave_and_takes_their_
         assert generation_tables() == []
 
 
+def test_a_fold_over_two_processes_gives_the_rows_of_one(caught_up_log):
+    expected = snapshot()
+    out = StringIO()
+    call_command("rebuild_projections", "--workers", "2", stdout=out)  # two ranges of streams, combined
+    assert "with 2 process(es)" in out.getvalue()
+    assert snapshot() == expected
+
+
+def test_the_ranges_of_streams_cover_every_id_once():
+    ranges = folding.stream_ranges(3)
+    assert ranges[0][0] is None and ranges[-1][1] is None
+    assert [before for _, before in ranges[:-1]] == [first for first, _ in ranges[1:]]  # no gap, no overlap
+    assert folding.stream_ranges(1) == [(None, None)]
+
+
+def test_category_counts_of_parts_add_up():
+    parts = [{CategorySummary: [("Garden", 2, 0, 10), ("Tools", 1, 1, 3)]}, {CategorySummary: [("Garden", 1, 2, 5)]}, {}]
+    combined = projectors.get("category_summary").combine_ends(parts)
+    assert combined == {CategorySummary: [("Garden", 3, 2, 15), ("Tools", 1, 1, 3)]}
+
+
 # --- readers during a rebuild -----------------------------------------------------------------
 
 
@@ -134,7 +154,7 @@ def caught_up_log(committed_db):
 @pytest.mark.parametrize("name", list(ANSWERS))
 @pytest.mark.parametrize("how", ["generation", "in_place"], ids=["generation", "control_in_place"])
 def test_readers_see_the_whole_read_model_throughout_a_rebuild(caught_up_log, settings, monkeypatch, name, how):
-    settings.PROJECTION_REBUILD_BATCH_SIZE = 50  # many batches: many moments to look at
+    settings.PROJECTION_REBUILD_BATCH_SIZE = settings.PROJECTION_REBUILD_COPY_ROWS = 50  # many moments to look at
     monkeypatch.setattr(generations, "REPORT_EVERY", 0.005)
     expected = answer(name)
     seen_between_batches = []
@@ -164,19 +184,43 @@ def test_readers_see_the_whole_read_model_throughout_a_rebuild(caught_up_log, se
 # --- killed, resumed, refused ------------------------------------------------------------------
 
 
-def test_a_rebuild_killed_at_a_random_moment_resumes_to_the_rows_of_a_clean_one(caught_up_log):
-    expected = snapshot()
-    threshold = random.Random().randint(0, 800)
-    env = service_environment(PROJECTION_REBUILD_BATCH_SIZE="20")
-    args = [sys.executable, "manage.py", "rebuild_projections", "product_catalog", "category_summary"]
-    with started(args, env, "rebuild-killed") as process:
-        def far_enough() -> bool:
-            state = generations.next_state("product_catalog") or generations.next_state("category_summary")
-            return process.poll() is not None or (state is not None and state.events_applied >= threshold)
+def killing_moment(stage: str):
+    """A probe for the moment to kill a rebuild of product_catalog, then category_summary."""
+    seen = set()
 
-        wait_until(far_enough, timeout=60, interval=0.005, what=f"the rebuild to apply {threshold} events")
+    def reached() -> bool:
+        catalog, summary = generations.next_state("product_catalog"), generations.next_state("category_summary")
+        if catalog is not None:
+            seen.add("catalog started")
+        if stage == "mid_fill":  # the catalog's rows are being folded and copied, in chunks
+            return catalog is not None and catalog.last_position == 0 and bool(answer_of_next_catalog())
+        if stage == "after_fill":  # the catalog's generation is filled, catching up or being swapped
+            return catalog is not None and catalog.last_position > 0
+        return "catalog started" in seen and catalog is None and summary is not None  # between the two
+
+    return reached
+
+
+def answer_of_next_catalog() -> int:
+    with connection.cursor() as cursor:
+        try:
+            cursor.execute("SELECT count(*) FROM read_product_catalog__next")
+        except Exception:
+            return 0  # not created yet
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.parametrize("stage", ["mid_fill", "after_fill", "between_two_projections"])
+def test_a_rebuild_killed_at_any_moment_resumes_to_the_rows_of_a_clean_one(caught_up_log, stage):
+    expected = snapshot()
+    env = service_environment(PROJECTION_REBUILD_COPY_ROWS="10")  # a fill in many chunks, each committed
+    args = [sys.executable, "manage.py", "rebuild_projections", "product_catalog", "category_summary"]
+    with started(args, env, f"rebuild-killed-{stage}") as process:
+        moment = killing_moment(stage)
+        wait_until(lambda: process.poll() is not None or moment(), timeout=60, interval=0.001, what=stage)
+        assert process.poll() is None, f"the rebuild ended before the moment {stage}"
         os.killpg(process.pid, signal.SIGKILL)
-        assert process.wait(10) == -signal.SIGKILL  # killed in the middle, not done before
+        assert process.wait(10) == -signal.SIGKILL
         assert snapshot() == expected  # the live generation was untouched
 
     call_command("rebuild_projections", "product_catalog", "category_summary", stdout=StringIO())

@@ -50,8 +50,7 @@ class BrokenCatalogProjector(CatalogProjector):
 
     version = 2
 
-    def apply(self, events, using):
-        for event in events:
-            if event.stream_id in POISONED:
-                raise ProjectionFailed(event, ValueError(f"a bug meets stream {event.stream_id}"))
-        super().apply(events, using)
+    def new_row(self, meta, **fields):
+        if meta.stream_id in POISONED:
+            raise ValueError(f"a bug meets stream {meta.stream_id}")
+        return super().new_row(meta, **fields)

@@ -1,5 +1,6 @@
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from products import eventstore
@@ -21,6 +22,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("names", nargs="*", metavar="NAME", help="Projections to rebuild.")
         parser.add_argument(
+            "--workers", type=int, default=settings.PROJECTION_REBUILD_WORKERS, metavar="N",
+            help="Processes to fold the log with, each over a range of streams (default: "
+                 "PROJECTION_REBUILD_WORKERS, the CPU count).",
+        )
+        parser.add_argument(
             "--cancel", action="store_true",
             help="Drop the new generation under way (its tables and progress) instead; the live one stays.",
         )
@@ -30,7 +36,7 @@ class Command(BaseCommand):
                  "partial rows until it ends. The way to publish the whole log again with integration_relay.",
         )
 
-    def handle(self, *args, names, in_place, cancel, **options):
+    def handle(self, *args, names, in_place, cancel, workers, **options):
         known = projectors.all_projectors()
         unknown = [name for name in names if name not in known]
         if unknown:
@@ -44,22 +50,40 @@ class Command(BaseCommand):
             for name in names:
                 self.replay_in_place(name)
             return
-        for name in names:  # refuse before building anything
-            try:
-                generations.rebuildable(name)
-            except generations.CannotRebuild as refusal:
-                raise CommandError(str(refusal)) from None
-        for name in names:
-            self.build_generation(name)
-
-    def build_generation(self, name: str) -> None:
+        if workers < 1:
+            raise CommandError("--workers must be at least 1.")
         started = time.monotonic()
         try:
-            begun = generations.start(name)
+            for name in names:  # refuse before starting anything
+                generations.refuse_if_unable(name)
         except generations.CannotRebuild as refusal:
             raise CommandError(str(refusal)) from None
-        verb = "Resuming the rebuild of" if begun.resumed else "Rebuilding"
-        self.stdout.write(f"{verb} {name} in generation v{begun.version}; queries are answered from the live one meanwhile.")
+        begun = {}
+        for name in names:
+            try:
+                begun[name] = generations.start(name)
+            except generations.CannotRebuild as refusal:  # another process started it meanwhile
+                raise CommandError(str(refusal)) from None
+            verb = "Resuming the rebuild of" if begun[name].resumed else "Rebuilding"
+            self.stdout.write(f"{verb} {name} in generation v{begun[name].version}; "
+                              "queries are answered from the live one meanwhile.")
+        self.fold(names, workers)
+        for name in names:
+            self.build_generation(name, begun[name], started)
+
+    def fold(self, names: list[str], workers: int) -> None:
+        """The generations still empty, filled in one read of the log (see projections/folding.py)."""
+        bar = ProgressBar(self.stdout, "fold", total=eventstore.count_after(Checkpoint.START))
+        try:
+            folded = generations.fill(names, progress=bar.update, workers=workers)
+        except generations.CannotRebuild as refusal:
+            raise CommandError(str(refusal)) from None
+        if folded:
+            events = max(folded.values())
+            bar.finish(events)
+            self.stdout.write(f"Folded {events:,} events into {', '.join(folded)} with {workers} process(es).")
+
+    def build_generation(self, name: str, begun, started: float) -> None:
         first = generations.next_state(name)
         bar = ProgressBar(self.stdout, name, total=eventstore.count_after(Checkpoint.START), initial=first.events_applied)
         applied = first.events_applied
@@ -83,7 +107,7 @@ class Command(BaseCommand):
                 "or run this command again to resume it."
             )
         bar.finish(applied)
-        seconds = time.monotonic() - started
+        seconds = time.monotonic() - started  # since the command started: its part of the fold included
         self.stdout.write(self.style.SUCCESS(
             f"{name}: rebuilt from {applied:,} events in {seconds:.1f} s ({applied / max(seconds, 1e-9):,.0f} events/s); "
             f"generation v{begun.version} is live"
