@@ -35,6 +35,8 @@ class Backend:
     # How long a swap may wait for the readers in flight before it gives up and is tried again,
     # so that readers queued behind it never wait longer: a statement, or None.
     swap_lock_timeout_sql: str | None
+    # The collation that orders text by code point, as Python compares strings.
+    binary_collation: str
 
     def cursor(self, connection):
         return binary_cursor(connection) if self.binds_server_side else connection.cursor()
@@ -86,11 +88,11 @@ def _swap_by_copying(cursor, model, generation, retired: str) -> None:
 
 POSTGRES = Backend(
     dialects.Postgres, runner_lock=True, binds_server_side=True, has_horizon_holders=True,
-    swap_tables=_swap_by_renaming, swap_lock_timeout_sql="SET LOCAL lock_timeout = '2s'",
+    swap_tables=_swap_by_renaming, swap_lock_timeout_sql="SET LOCAL lock_timeout = '2s'", binary_collation="C",
 )
 SQLITE = Backend(
     dialects.Sqlite, runner_lock=False, binds_server_side=False, has_horizon_holders=False,
-    swap_tables=_swap_by_copying, swap_lock_timeout_sql=None,
+    swap_tables=_swap_by_copying, swap_lock_timeout_sql=None, binary_collation="BINARY",
 )
 _BY_VENDOR = {"postgresql": POSTGRES, "sqlite": SQLITE}
 

@@ -10,17 +10,19 @@ import os
 import signal
 import sys
 import threading
+import uuid
 from io import StringIO
 
 import psycopg
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection, connections
+from django.forms.models import model_to_dict
 from django.test import Client
 
 from products.eventstore import Checkpoint
-from projections import engine, folding, generations, operations, projectors
-from projections.models import CategorySummary, ProjectionState
+from projections import engine, folding, generations, operations, projectors, verification
+from projections.models import CatalogProduct, CategorySummary, PriceHistoryEntry, ProjectionState
 from projections.progress import Outcome
 from tests.integration.test_projections import catch_up_all, snapshot
 from tests.support.history import random_history, stored_history
@@ -89,6 +91,8 @@ def test_a_generation_gives_exactly_the_rows_live_catch_up_gave_and_takes_their_
         assert (state.status, state.version) == (ProjectionState.RUNNING, 1)
         assert Checkpoint(state.last_tx, state.last_position) >= before[name]  # never back in the log
     assert not ProjectionState.objects.using(db).filter(name__endswith=".next").exists()
+    for name in projectors.read_models():  # and the drift check agrees, row by row
+        assert not verification.verify(name, db).drifted
     if db == "default":
         # The migrations' index and constraint names are the live tables' again; nothing is left over.
         assert {table: index_names(table) for table in live} == indexes
@@ -288,6 +292,56 @@ def test_cancel_drops_the_generation_under_way_and_leaves_the_live_one(caught_up
     assert "category_summary: new generation dropped" in out.getvalue()
     assert generations.next_state("category_summary") is None and generation_tables() == []
     assert snapshot() == expected
+
+
+# --- drift ------------------------------------------------------------------------------------
+
+
+def verify_output(name: str) -> tuple[int, str]:
+    out = StringIO()
+    try:
+        call_command("projection_verify", name, stdout=out)
+    except SystemExit as exit_:
+        return exit_.code, out.getvalue()
+    return 0, out.getvalue()
+
+
+@pytest.mark.parametrize("name", ["product_catalog", "category_summary", "price_history"])
+def test_a_healthy_projection_verifies_clean(caught_up_log, name):
+    code, out = verify_output(name)
+    assert code == 0, out
+    assert f"{name} matches the log at position" in out and " 0 missing, 0 extra, 0 different" in out
+    assert generation_tables() == []
+
+
+def test_verify_finds_a_row_changed_deleted_or_added_behind_the_engines_back(caught_up_log):
+    changed, deleted = CatalogProduct.objects.order_by("id")[:2]
+    CatalogProduct.objects.filter(id=changed.id).update(name="edited by hand")
+    CatalogProduct.objects.filter(id=deleted.id).delete()
+    added = CatalogProduct.objects.create(**{**model_to_dict(changed), "id": uuid.uuid4(), "sku": "NOT-IN-THE-LOG"})
+    try:
+        code, out = verify_output("product_catalog")
+    finally:
+        CatalogProduct.objects.filter(id=added.id).delete()
+        CatalogProduct.objects.filter(id=changed.id).update(name=changed.name)
+        CatalogProduct.objects.create(**model_to_dict(deleted))
+    assert code == 1
+    assert "read_product_catalog: " in out and "1 missing, 1 extra, 1 different" in out
+    assert f"missing    (id) = {deleted.id}" in out
+    assert f"extra      (id) = {added.id}" in out
+    assert f"different  (id) = {changed.id}: name: 'edited by hand' in the table, {changed.name!r} from the log" in out
+    assert "product_catalog drifted from the log" in out
+    assert verify_output("product_catalog")[0] == 0  # repaired: the control
+
+
+def test_verify_compares_tables_without_a_natural_key_by_their_unique_fields(caught_up_log):
+    entry = PriceHistoryEntry.objects.order_by("product_id", "version").first()
+    PriceHistoryEntry.objects.filter(id=entry.id).update(price=entry.price + 1)
+    try:
+        code, out = verify_output("price_history")
+    finally:
+        PriceHistoryEntry.objects.filter(id=entry.id).update(price=entry.price)
+    assert code == 1 and f"different  (product_id, version) = {entry.product_id}, {entry.version}: price" in out
 
 
 # --- what operators see ----------------------------------------------------------------------
