@@ -37,6 +37,9 @@ class Backend:
     swap_lock_timeout_sql: str | None
     # The collation that orders text by code point, as Python compares strings.
     binary_collation: str
+    # Several processes can write at once (a rebuild's fold over ranges of streams); SQLite
+    # would only make them wait for its single writer.
+    concurrent_writers: bool
 
     def cursor(self, connection):
         return binary_cursor(connection) if self.binds_server_side else connection.cursor()
@@ -89,10 +92,12 @@ def _swap_by_copying(cursor, model, generation, retired: str) -> None:
 POSTGRES = Backend(
     dialects.Postgres, runner_lock=True, binds_server_side=True, has_horizon_holders=True,
     swap_tables=_swap_by_renaming, swap_lock_timeout_sql="SET LOCAL lock_timeout = '2s'", binary_collation="C",
+    concurrent_writers=True,
 )
 SQLITE = Backend(
     dialects.Sqlite, runner_lock=False, binds_server_side=False, has_horizon_holders=False,
     swap_tables=_swap_by_copying, swap_lock_timeout_sql=None, binary_collation="BINARY",
+    concurrent_writers=False,
 )
 _BY_VENDOR = {"postgresql": POSTGRES, "sqlite": SQLITE}
 

@@ -10,9 +10,10 @@ Memory holds one stream and PROJECTION_REBUILD_COPY_ROWS rows waiting for their 
 many products there are. Each COPY commits by itself: a writing transaction left open for the
 whole fold would hold the read horizon of every live projection back (projections/horizon.py).
 
-With `workers` > 1 the streams are split into that many ranges of stream ids, each folded by a
-process of its own (a fresh interpreter: a forked child would share the parent's database
-sockets), and what depends on every stream (`end_fold`: the category counts) is combined here.
+With `workers` > 1 the streams are split into that many ranges of stream ids: this process folds
+the first, and each other is folded by a process of its own (a fresh interpreter: a forked
+child would share this one's database sockets); what depends on every stream (`end_fold`: the
+category counts) is combined here.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from products import eventstore
 from products.domain import events as domain_events
 from products.eventstore import Checkpoint
 
-from . import projectors
+from . import backends, projectors
 from .generation_tables import GenerationTables
 from .projectors.base import ProjectionFailed, TableProjector
 from .projectors.rows import RowTable
@@ -68,7 +69,7 @@ class _Part:
 def fold_log(targets: list[Target], upto: Checkpoint, using: str, workers: int = 1,
              progress: Callable[[int], None] = lambda events: None) -> int:
     """Fold the log up to `upto` into every target's (empty) tables; the events folded."""
-    ranges = stream_ranges(workers)
+    ranges = stream_ranges(processes(workers, using))
     if len(ranges) == 1:
         parts = [_fold_part(targets, upto, ranges[0], using, progress)]
     else:
@@ -78,6 +79,11 @@ def fold_log(targets: list[Target], upto: Checkpoint, using: str, workers: int =
         ends = projector.combine_ends([part.ends[target.name] for part in parts])
         _Writer(target, projector, using).write_values(ends)
     return sum(part.events for part in parts)
+
+
+def processes(workers: int, using: str) -> int:
+    """How many processes a fold asked for `workers` uses: one where writers wait for each other."""
+    return workers if backends.of(using).concurrent_writers else 1
 
 
 def stream_ranges(parts: int) -> list[tuple[UUID | None, UUID | None]]:
@@ -156,19 +162,26 @@ _events_folded = None  # a counter shared by the processes of one fold, for the 
 
 
 def _fold_in_processes(targets, upto, ranges, using, progress) -> list[_Part]:
+    """The first range here, each other in a process of its own, all at once."""
     context = multiprocessing.get_context("spawn")
     counter = context.Value("q", 0)
     # The database this process uses, as it uses it (a test run's, say, not the settings' name).
     database = {key: connections[using].settings_dict[key] for key in ("NAME", "HOST", "PORT", "USER", "PASSWORD")}
-    with ProcessPoolExecutor(len(ranges), mp_context=context, initializer=_start_process,
+    with ProcessPoolExecutor(len(ranges) - 1, mp_context=context, initializer=_start_process,
                              initargs=(counter, using, database)) as pool:
-        futures = [pool.submit(_fold_part_in_process, targets, upto, streams, using) for streams in ranges]
+        futures = [pool.submit(_fold_part_in_process, targets, upto, streams, using) for streams in ranges[1:]]
+        try:
+            here = _fold_part(targets, upto, ranges[0], using, lambda events: progress(events + counter.value))
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
         while True:
             done, pending = wait(futures, timeout=0.5, return_when=FIRST_EXCEPTION)
-            progress(counter.value)
+            progress(here.events + counter.value)
             if not pending or any(future.exception() for future in done):
                 break
-        return [future.result() for future in futures]  # raises the first failure
+        return [here, *(future.result() for future in futures)]  # raises the first failure
 
 
 def _start_process(counter, using: str, database: dict) -> None:

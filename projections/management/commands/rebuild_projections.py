@@ -2,10 +2,11 @@ import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DEFAULT_DB_ALIAS
 
 from products import eventstore
 from products.eventstore import Checkpoint
-from projections import engine, generations, projectors
+from projections import engine, folding, generations, projectors
 from projections.management.progress import ProgressBar
 from projections.projectors.base import ProjectionFailed
 
@@ -81,7 +82,8 @@ class Command(BaseCommand):
         if folded:
             events = max(folded.values())
             bar.finish(events)
-            self.stdout.write(f"Folded {events:,} events into {', '.join(folded)} with {workers} process(es).")
+            used = folding.processes(workers, DEFAULT_DB_ALIAS)
+            self.stdout.write(f"Folded {events:,} events into {', '.join(folded)} with {used} process(es).")
 
     def build_generation(self, name: str, begun, started: float) -> None:
         first = generations.next_state(name)
