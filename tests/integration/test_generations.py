@@ -314,24 +314,32 @@ def test_a_healthy_projection_verifies_clean(caught_up_log, name):
     assert generation_tables() == []
 
 
-def test_verify_finds_a_row_changed_deleted_or_added_behind_the_engines_back(caught_up_log):
-    changed, deleted = CatalogProduct.objects.order_by("id")[:2]
-    CatalogProduct.objects.filter(id=changed.id).update(name="edited by hand")
-    CatalogProduct.objects.filter(id=deleted.id).delete()
-    added = CatalogProduct.objects.create(**{**model_to_dict(changed), "id": uuid.uuid4(), "sku": "NOT-IN-THE-LOG"})
+@pytest.mark.parametrize("tampering", ["changed", "deleted", "added"])
+def test_verify_finds_a_row_changed_deleted_or_added_behind_the_engines_back(caught_up_log, tampering):
+    row = CatalogProduct.objects.order_by("id").first()
+    added_id = uuid.uuid4()
+    if tampering == "changed":
+        CatalogProduct.objects.filter(id=row.id).update(name="edited by hand")
+    elif tampering == "deleted":
+        CatalogProduct.objects.filter(id=row.id).delete()
+    else:
+        CatalogProduct.objects.create(**{**model_to_dict(row), "id": added_id, "sku": "NOT-IN-THE-LOG"})
     try:
         code, out = verify_output("product_catalog")
-    finally:
-        CatalogProduct.objects.filter(id=added.id).delete()
-        CatalogProduct.objects.filter(id=changed.id).update(name=changed.name)
-        CatalogProduct.objects.create(**model_to_dict(deleted))
-    assert code == 1
-    assert "read_product_catalog: " in out and "1 missing, 1 extra, 1 different" in out
-    assert f"missing    (id) = {deleted.id}" in out
-    assert f"extra      (id) = {added.id}" in out
-    assert f"different  (id) = {changed.id}: name: 'edited by hand' in the table, {changed.name!r} from the log" in out
-    assert "product_catalog drifted from the log" in out
-    assert verify_output("product_catalog")[0] == 0  # repaired: the control
+    finally:  # put the table back as the log has it
+        CatalogProduct.objects.filter(id__in=[row.id, added_id]).delete()
+        CatalogProduct.objects.create(**model_to_dict(row))
+    assert code == 1 and "product_catalog drifted from the log" in out
+    counts = {"changed": "0 missing, 0 extra, 1 different", "deleted": "1 missing, 0 extra, 0 different",
+              "added": "0 missing, 1 extra, 0 different"}
+    assert "read_product_catalog: " in out and counts[tampering] in out, out
+    shown = {
+        "changed": f"different  (id) = {row.id}: name: 'edited by hand' in the table, {row.name!r} from the log",
+        "deleted": f"missing    (id) = {row.id}: the log gives this row, the table lacks it",
+        "added": f"extra      (id) = {added_id}: the table has this row, the log does not give it",
+    }
+    assert shown[tampering] in out, out
+    assert verify_output("product_catalog")[0] == 0  # repaired: the same check passes again
 
 
 def test_verify_compares_tables_without_a_natural_key_by_their_unique_fields(caught_up_log):
