@@ -165,16 +165,23 @@ def _freshness(b: dict) -> list[str]:
 
 
 def _rebuild(b: dict) -> list[str]:
+    lines = {"in_place": "in place (baseline)", "generation": "generation", "generation_one_process": "generation, one process"}
     rows = []
     for r in b["runs"]:
-        per = "; ".join(f"{name} {_num(p['events'])}" + (f" in {p['seconds']:g} s" if p["finished"] else " (stopped)")
+        per = "; ".join(f"{name} {_num(p['events'])}" + (f" by {p['seconds']:g} s" if p["finished"] else " (stopped)")
                         for name, p in r["projections"].items())
-        if not r["finished"]:
-            per += "; the read models after it not reached"
-        rows.append([_num(r["events_in_log"]), "yes" if r["finished"] else f"no (limit {r['time_limit_s']:g} s)",
-                     _num(r["seconds"]), _num(r["peak_rss_mb"]), _num(r["events_per_s"]), per])
-    out = _table(["Events in the log", "finished", "seconds", "peak RSS MB", "events applied/s (all read models)",
-                  "per projection"], rows)
+        rows.append([_num(r["events_in_log"]), lines.get(r.get("line"), r.get("line", "")),
+                     "yes" if r["finished"] else f"no (limit {r['time_limit_s']:g} s)", _num(r["seconds"]),
+                     _num(r.get("log_events_per_s")), _num(r["peak_rss_mb"]), _num(r.get("peak_rss_sum_mb")), per])
+    out = _table(["Events in the log", "rebuild", "finished", "seconds", "log events/s", "peak RSS MB (largest process)",
+                  "peak RSS MB (all processes)", "per projection (done by, from the start)"], rows)
+    queries = b.get("queries")
+    if queries:
+        idle, busy = queries["idle"], queries["during_generation_rebuild"]
+        out += ["", f"Product list (first page), {b.get('query_connections', 4)} connections: idle "
+                    f"{_num(idle['per_second'])} requests/s (p99 {_num(idle['latency']['p99_ms'], 2)} ms); during a generation "
+                    f"rebuild of {queries['rebuild_seconds']:g} s {_num(busy['per_second'])} requests/s "
+                    f"(p99 {_num(busy['latency']['p99_ms'], 2)} ms), {busy.get('error_count', 0)} errors."]
     if b.get("note"):
         out += ["", b["note"]]
     return out
