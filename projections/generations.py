@@ -153,6 +153,9 @@ def build(
         state = next_state(name, using)
         if state is None:
             raise CannotRebuild(f"No rebuild of {name} is under way; start one with `rebuild_projections {name}`.")
+        if state.version != projector.version:  # the code changed again: never swap in what it no longer writes
+            raise CannotRebuild(f"The rebuild of {name} under way builds v{state.version}, but its projector is now "
+                                f"v{projector.version}; the next sweep (or `rebuild_projections {name}`) starts again.")
         tables = tables_of(projector)
         generation = projector.writing_to(tables.models, next_name(name))
         # The first build folds the log for every generation still at its start, in one read.

@@ -24,6 +24,7 @@ from products.eventstore import Checkpoint
 from projections import engine, folding, generations, operations, projectors, verification
 from projections.models import CatalogProduct, CategorySummary, PriceHistoryEntry, ProjectionState
 from projections.progress import Outcome
+from projections.state_row import StateRow
 from tests.integration.test_projections import catch_up_all, snapshot
 from tests.support.history import random_history, stored_history
 from tests.support.projectors import POISONED
@@ -399,6 +400,19 @@ def catalog_v2(committed_db, settings, fresh_projectors):
 
 def test_only_a_version_that_differs_from_the_live_tables_starts_a_generation(committed_db):
     assert generations.start_due() == []  # the control: every projector at its tables' version
+
+
+def test_a_build_of_an_older_version_is_never_swapped_in_and_is_started_again(caught_up_log, catalog_v2):
+    expected = snapshot()
+    generations.tables_of(projectors.get("product_catalog")).create("default", indexes=False)
+    StateRow("product_catalog.next").start_generation(1)  # a v1 build cut short by the deploy of v2
+
+    with pytest.raises(generations.CannotRebuild, match=r"builds v1, but its projector is now v2"):
+        generations.build("product_catalog")
+    assert generations.start_due() == ["product_catalog"]  # the sweep starts v2 in its place
+    assert generations.next_state("product_catalog").version == 2
+    assert generations.build("product_catalog").swapped
+    assert ProjectionState.objects.get(name="product_catalog").version == 2 and snapshot() == expected
 
 
 def test_a_raised_version_is_rebuilt_by_a_worker_without_anyone_asking(caught_up_log, catalog_v2, rabbitmq_vhost):
