@@ -182,6 +182,10 @@ def _rebuild(b: dict) -> list[str]:
                     f"{_num(idle['per_second'])} requests/s (p99 {_num(idle['latency']['p99_ms'], 2)} ms); during a generation "
                     f"rebuild of {queries['rebuild_seconds']:g} s {_num(busy['per_second'])} requests/s "
                     f"(p99 {_num(busy['latency']['p99_ms'], 2)} ms), {busy.get('error_count', 0)} errors."]
+    if b.get("one_process_speedup"):
+        out += ["", f"Folded in one process, as a worker's automatic rebuild does, the generation rebuild of "
+                    f"{_num(b['runs'][-1]['events_in_log'])} events was {b['one_process_speedup']:.2f}x faster than "
+                    "the in-place replay."]
     if b.get("note"):
         out += ["", b["note"]]
     return out
