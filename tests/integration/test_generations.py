@@ -26,6 +26,7 @@ from projections.models import CatalogProduct, CategorySummary, PriceHistoryEntr
 from projections.progress import Outcome
 from projections.state_row import StateRow
 from tests.integration.test_projections import catch_up_all, snapshot
+from tests.support.generations import STAGES, leftover_tables, moment
 from tests.support.history import random_history, stored_history
 from tests.support.projectors import POISONED
 from tests.support.polling import wait_until
@@ -64,11 +65,6 @@ def index_names(table: str) -> set[str]:
         return {row[0] for row in cursor.fetchall()}
 
 
-def generation_tables() -> list[str]:
-    """Tables of a next or retired generation left in the database."""
-    return [t for t in connection.introspection.table_names() if t.endswith(("__next", "__retired", "__verify"))]
-
-
 @pytest.fixture(params=["default", "sqlite"], ids=["postgresql", "sqlite"])
 def db(request, committed_db) -> str:
     return request.param
@@ -97,7 +93,7 @@ def test_a_generation_gives_exactly_the_rows_live_catch_up_gave_and_takes_their_
     if db == "default":
         # The migrations' index and constraint names are the live tables' again; nothing is left over.
         assert {table: index_names(table) for table in live} == indexes
-        assert generation_tables() == []
+        assert leftover_tables() == []
 
 
 def test_a_fold_over_two_processes_gives_the_rows_of_one(caught_up_log):
@@ -189,40 +185,14 @@ def test_readers_see_the_whole_read_model_throughout_a_rebuild(caught_up_log, se
 # --- killed, resumed, refused ------------------------------------------------------------------
 
 
-def killing_moment(stage: str):
-    """A probe for the moment to kill a rebuild of product_catalog, then category_summary."""
-    seen = set()
-
-    def reached() -> bool:
-        catalog, summary = generations.next_state("product_catalog"), generations.next_state("category_summary")
-        if catalog is not None:
-            seen.add("catalog started")
-        if stage == "mid_fill":  # the catalog's rows are being folded and copied, in chunks
-            return catalog is not None and catalog.last_position == 0 and bool(answer_of_next_catalog())
-        if stage == "after_fill":  # the catalog's generation is filled, catching up or being swapped
-            return catalog is not None and catalog.last_position > 0
-        return "catalog started" in seen and catalog is None and summary is not None  # between the two
-
-    return reached
-
-
-def answer_of_next_catalog() -> int:
-    with connection.cursor() as cursor:
-        try:
-            cursor.execute("SELECT count(*) FROM read_product_catalog__next")
-        except Exception:
-            return 0  # not created yet
-        return cursor.fetchone()[0]
-
-
-@pytest.mark.parametrize("stage", ["mid_fill", "after_fill", "between_two_projections"])
+@pytest.mark.parametrize("stage", STAGES)
 def test_a_rebuild_killed_at_any_moment_resumes_to_the_rows_of_a_clean_one(caught_up_log, stage):
     expected = snapshot()
     env = service_environment(PROJECTION_REBUILD_COPY_ROWS="10")  # a fill in many chunks, each committed
     args = [sys.executable, "manage.py", "rebuild_projections", "product_catalog", "category_summary"]
     with started(args, env, f"rebuild-killed-{stage}") as process:
-        moment = killing_moment(stage)
-        wait_until(lambda: process.poll() is not None or moment(), timeout=60, interval=0.001, what=stage)
+        reached = moment(stage)
+        wait_until(lambda: process.poll() is not None or reached(), timeout=60, interval=0.001, what=stage)
         assert process.poll() is None, f"the rebuild ended before the moment {stage}"
         os.killpg(process.pid, signal.SIGKILL)
         assert process.wait(10) == -signal.SIGKILL
@@ -232,7 +202,7 @@ def test_a_rebuild_killed_at_any_moment_resumes_to_the_rows_of_a_clean_one(caugh
 
     assert snapshot() == expected
     assert not ProjectionState.objects.filter(name__endswith=".next").exists()
-    assert generation_tables() == []
+    assert leftover_tables() == []
 
 
 def test_a_second_rebuild_while_one_runs_is_refused_with_what_is_under_way(committed_db):
@@ -291,7 +261,7 @@ def test_cancel_drops_the_generation_under_way_and_leaves_the_live_one(caught_up
     out = StringIO()
     call_command("rebuild_projections", "--cancel", "category_summary", stdout=out)
     assert "category_summary: new generation dropped" in out.getvalue()
-    assert generations.next_state("category_summary") is None and generation_tables() == []
+    assert generations.next_state("category_summary") is None and leftover_tables() == []
     assert snapshot() == expected
 
 
@@ -312,7 +282,7 @@ def test_a_healthy_projection_verifies_clean(caught_up_log, name):
     code, out = verify_output(name)
     assert code == 0, out
     assert f"{name} matches the log at position" in out and " 0 missing, 0 extra, 0 different" in out
-    assert generation_tables() == []
+    assert leftover_tables() == []
 
 
 @pytest.mark.parametrize("tampering", ["changed", "deleted", "added"])
@@ -378,7 +348,7 @@ def test_a_generation_under_way_shows_in_the_status_with_its_progress(caught_up_
     finally:
         generations.cancel("product_catalog")
     assert {s.name: s for s in operations.statuses()}["product_catalog"].next is None
-    assert generation_tables() == []
+    assert leftover_tables() == []
 
 
 # --- a deploy that raises a version ------------------------------------------------------------
