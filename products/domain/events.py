@@ -1,7 +1,9 @@
 """What happened to a product: past-tense facts, each with a stable stored type name.
 
 Stream id, version, position and time belong to the stored envelope, not to the event.
-An event that has been stored is never changed: a new shape gets a new type name.
+An event that has been stored is never changed. A new shape of an event raises its class's
+`schema_version`, and an upcaster (products/domain/upcasters.py) brings the stored events of
+the versions before it to the new shape when they are read (`decode`).
 """
 
 from __future__ import annotations
@@ -9,12 +11,18 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
+
+from . import upcasters
+from .upcasting import FutureSchemaVersion, Schemas
+
+__all__ = ["Event", "EVENT_TYPES", "SCHEMAS", "FutureSchemaVersion", "decode", "from_data", "to_data", "type_name"]
 
 
 @dataclass(frozen=True)
 class Event:
-    pass
+    # The shape's version: raised, with an upcaster from the one before, whenever the fields change.
+    schema_version: ClassVar[int] = 1
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,12 @@ def to_data(event: Event) -> dict[str, Any]:
     }
 
 
+def decode(name: str, schema_version: int, data: dict[str, Any]) -> Event:
+    """A stored event as the domain event the code knows: upcast to the current shape, then built."""
+    current_name, _, current_data = SCHEMAS.upcast(name, schema_version, data)
+    return from_data(current_name, current_data)
+
+
 def from_data(name: str, data: dict[str, Any]) -> Event:
     cls = EVENT_TYPES[name]
     kwargs = {
@@ -101,3 +115,10 @@ def from_data(name: str, data: dict[str, Any]) -> Event:
 _FIELDS = {
     cls: [(field.name, field.name in _DECIMAL_FIELDS) for field in dataclasses.fields(cls)] for cls in EVENT_TYPES.values()
 }
+
+
+SCHEMAS = Schemas(
+    current={name: cls.schema_version for name, cls in EVENT_TYPES.items()},
+    upcasters=upcasters.UPCASTERS,
+    aliases=upcasters.ALIASES,
+)
