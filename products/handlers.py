@@ -44,6 +44,12 @@ class IdempotencyKeyReused(ProductError):
     code = "idempotency_key_reused"
 
 
+class UnreadableStream(ProductError):
+    """The product's stored events include a schema version newer than this code knows."""
+
+    code = "stream_unreadable"
+
+
 class TooMuchContention(ProductError):
     """The command lost the race to other writers on its product every time it was retried."""
 
@@ -132,6 +138,7 @@ def _store(
             event_id=idempotency.event_id(index) if idempotency else uuid.uuid4(),
             type=domain_events.type_name(event),
             data=domain_events.to_data(event),
+            schema_version=event.schema_version,
         )
         for index, event in enumerate(decided)
     ]
@@ -192,7 +199,11 @@ def _current(product_id: uuid.UUID) -> Known:
     newer = eventstore.load(product_id, after_version=known.version)
     if not newer:
         return known
-    state = fold((domain_events.from_data(e.type, e.data) for e in newer), known.state)
+    try:
+        state = fold((domain_events.decode(e.type, e.schema_version, e.data) for e in newer), known.state)
+    except domain_events.FutureSchemaVersion as error:
+        # Deciding on a state this code cannot read would store events that contradict it.
+        raise UnreadableStream(f"Product {product_id} cannot be changed by this version of the service: {error}") from error
     known = Known(state, newer[-1].version, newer[-1].checkpoint)
     _recent.put(product_id, known)
     return known

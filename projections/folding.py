@@ -29,12 +29,11 @@ from django.conf import settings
 from django.db import connections
 
 from products import eventstore
-from products.domain import events as domain_events
 from products.eventstore import Checkpoint
 
 from . import backends, projectors
 from .generation_tables import GenerationTables
-from .projectors.base import ProjectionFailed, TableProjector
+from .projectors.base import ProjectionFailed, TableProjector, decode
 from .projectors.rows import RowTable
 
 
@@ -124,7 +123,7 @@ def _decoded(event):
     """The event's domain event, decoded once for every projection folded; None where it is
     another kind of event or does not decode (the handler's own decoding then says why)."""
     try:
-        return domain_events.from_data(event.type, event.data)
+        return decode(event)
     except Exception:
         return None
 

@@ -20,7 +20,7 @@ from products.eventstore import Checkpoint, RecordedEvent
 from . import backends
 from .models import ProjectionState
 from .progress import ACTIVE, Progress
-from .projectors.base import ProjectionFailed
+from .projectors.base import ProjectionFailed, retryable
 
 TABLE = ProjectionState._meta.db_table
 _PROGRESS = "last_tx, last_position, status, attempts, suspect_until, next_retry_at"
@@ -197,7 +197,7 @@ class StateRow:
     @staticmethod
     def _failure(attempts: int, cause: BaseException, event: RecordedEvent | None) -> dict:
         """The failed attempt's changes: retried after a backoff, or stalled at the limit."""
-        stalled = attempts >= settings.PROJECTION_MAX_ATTEMPTS
+        stalled = attempts >= settings.PROJECTION_MAX_ATTEMPTS or not retryable(cause)
         backoff = min(settings.PROJECTION_RETRY_BASE_SECONDS * 2 ** (attempts - 1), 300)
         detail = error_detail(cause)
         return dict(

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from project.http.errors import error_response
 
 from ..domain import errors as domain
-from ..handlers import IdempotencyKeyReused, PreconditionFailed, TooMuchContention
+from ..handlers import IdempotencyKeyReused, PreconditionFailed, TooMuchContention, UnreadableStream
 
 _STATUS = [
     # Most specific first: PreconditionFailed is a VersionConflict.
@@ -17,6 +17,7 @@ _STATUS = [
     (domain.ProductNotFound, status.HTTP_404_NOT_FOUND),
     (IdempotencyKeyReused, status.HTTP_422_UNPROCESSABLE_ENTITY),
     (TooMuchContention, status.HTTP_503_SERVICE_UNAVAILABLE),
+    (UnreadableStream, status.HTTP_503_SERVICE_UNAVAILABLE),
     (domain.ProductError, status.HTTP_409_CONFLICT),
 ]
 

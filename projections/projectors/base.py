@@ -40,6 +40,22 @@ class ProjectionFailed(Exception):
         self.cause = cause
 
 
+def decode(event: RecordedEvent) -> Any:
+    """The stored event as the domain event the code knows (upcast from an older schema version)."""
+    return domain_events.decode(event.type, event.schema_version, event.data)
+
+
+def current_name(type_name: str) -> str:
+    """The type's name now (a renamed type's events are stored under its old name)."""
+    return domain_events.SCHEMAS.current_name(type_name)
+
+
+def retryable(cause: BaseException) -> bool:
+    """Whether trying the event again can succeed. An event newer than the code never will,
+    until the code that wrote it is deployed: the projection stalls at once, saying so."""
+    return not isinstance(cause, domain_events.FutureSchemaVersion)
+
+
 class OutOfOrderEvent(Exception):
     """An event arrived that does not follow the row's version: a bug upstream, never skipped."""
 
@@ -73,7 +89,7 @@ class TableProjector:
         return self.tables[model]._meta.db_table
 
     def apply(self, events: Sequence[RecordedEvent], using: str) -> None:
-        relevant = [e for e in events if e.type in self.handlers]
+        relevant = [e for e in events if current_name(e.type) in self.handlers]
         if not relevant:
             return
         self.begin(relevant, using)
@@ -83,10 +99,10 @@ class TableProjector:
     def _handle(self, events: Sequence[RecordedEvent], decoded: Sequence[Any] | None = None) -> None:
         """Each event to its handler; `decoded`, if given, holds the domain events (None: decode here)."""
         for index, event in enumerate(events):
-            handler: Callable[[Any, RecordedEvent], None] = getattr(self, self.handlers[event.type])
+            handler: Callable[[Any, RecordedEvent], None] = getattr(self, self.handlers[current_name(event.type)])
             try:
                 domain_event = decoded[index] if decoded is not None else None
-                handler(domain_event or domain_events.from_data(event.type, event.data), event)
+                handler(domain_event or decode(event), event)
             except Exception as error:
                 raise ProjectionFailed(event, error) from error
 
@@ -109,7 +125,7 @@ class TableProjector:
         `decoded` holds each event's domain event, decoded once for every projection folded
         (None where it could not be: the handler's own decoding then says why).
         """
-        relevant = [index for index, event in enumerate(stream) if event.type in self.handlers]
+        relevant = [index for index, event in enumerate(stream) if current_name(event.type) in self.handlers]
         if not relevant:
             return {}
         self.begin_stream()

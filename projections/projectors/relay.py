@@ -19,6 +19,7 @@ from typing import Sequence
 from django.conf import settings
 from kombu import Connection, Exchange, Producer
 
+from products.domain import events as domain_events
 from products.eventstore import RecordedEvent
 
 
@@ -49,11 +50,12 @@ class IntegrationRelay:
         producer = Producer(self._channel(), exchange=self.exchange)
         try:
             for event in events:
+                body = message_body(event)  # before the delivery tag: an event it cannot read is never sent
                 self._sent += 1
                 self._unconfirmed.add(self._sent)
                 producer.publish(
-                    json.dumps(message_body(event)),
-                    routing_key=event.type,
+                    json.dumps(body),
+                    routing_key=body["type"],
                     content_type="application/json",
                     content_encoding="utf-8",
                     delivery_mode=2,  # persistent
@@ -114,15 +116,17 @@ class IntegrationRelay:
 
 
 def message_body(event: RecordedEvent) -> dict:
+    """The published message: the event as the code knows it now (upcast, under its current name)."""
+    type_name, schema_version, data = domain_events.SCHEMAS.upcast(event.type, event.schema_version, event.data)
     return {
         "event_id": str(event.event_id),
-        "type": event.type,
-        "schema_version": event.schema_version,
+        "type": type_name,
+        "schema_version": schema_version,
         "stream_type": event.stream_type,
         "stream_id": str(event.stream_id),
         "version": event.version,
         "position": str(event.checkpoint),
         "recorded_at": event.recorded_at.isoformat(),
-        "data": event.data,
+        "data": data,
         "metadata": {k: v for k, v in event.metadata.items() if k in ("correlation_id", "causation_id", "request_id")},
     }
