@@ -16,7 +16,9 @@ from typing import Any, ClassVar
 from . import upcasters
 from .upcasting import FutureSchemaVersion, Schemas
 
-__all__ = ["Event", "EVENT_TYPES", "SCHEMAS", "FutureSchemaVersion", "decode", "from_data", "to_data", "type_name"]
+__all__ = [
+    "Event", "EVENT_TYPES", "Money", "SCHEMAS", "FutureSchemaVersion", "decode", "from_data", "to_data", "type_name",
+]
 
 
 @dataclass(frozen=True)
@@ -26,13 +28,23 @@ class Event:
 
 
 @dataclass(frozen=True)
+class Money:
+    """An amount in a currency: one value, so the two can never be read apart. Stored as
+    {"amount": "12.50", "currency": "EUR"}, the amount a string so no precision is lost."""
+
+    amount: Decimal
+    currency: str
+
+
+@dataclass(frozen=True)
 class ProductRegistered(Event):
+    schema_version: ClassVar[int] = 2  # 2: the price as Money (1 had price and currency apart)
+
     sku: str
     name: str
     description: str
     category: str
-    price: Decimal
-    currency: str
+    price: Money
     initial_stock: int
 
 
@@ -47,10 +59,10 @@ class ProductDetailsUpdated(Event):
 
 @dataclass(frozen=True)
 class ProductPriceChanged(Event):
-    old_price: Decimal
-    old_currency: str
-    price: Decimal
-    currency: str
+    schema_version: ClassVar[int] = 2  # 2: both prices as Money (1 had four fields)
+
+    old_price: Money
+    price: Money
 
 
 @dataclass(frozen=True)
@@ -80,7 +92,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 TYPE_NAMES: dict[type[Event], str] = {cls: name for name, cls in EVENT_TYPES.items()}
 
-_DECIMAL_FIELDS = {"price", "old_price"}
 
 
 def type_name(event: Event) -> str:
@@ -88,12 +99,14 @@ def type_name(event: Event) -> str:
 
 
 def to_data(event: Event) -> dict[str, Any]:
-    """The event's JSON payload; decimals travel as strings so no precision is lost."""
-    return {
-        field.name: str(value) if isinstance(value, Decimal) else value
-        for field in dataclasses.fields(event)
-        for value in [getattr(event, field.name)]
-    }
+    """The event's JSON payload; amounts travel as strings so no precision is lost."""
+    return {field.name: _to_json(getattr(event, field.name)) for field in dataclasses.fields(event)}
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, Money):
+        return {"amount": str(value.amount), "currency": value.currency}
+    return str(value) if isinstance(value, Decimal) else value
 
 
 def decode(name: str, schema_version: int, data: dict[str, Any]) -> Event:
@@ -103,19 +116,25 @@ def decode(name: str, schema_version: int, data: dict[str, Any]) -> Event:
 
 
 def from_data(name: str, data: dict[str, Any]) -> Event:
+    """The event of type `name` from its payload in the current shape (see decode for stored ones)."""
     cls = EVENT_TYPES[name]
-    kwargs = {
-        field: Decimal(data[field]) if is_decimal else data[field]
-        for field, is_decimal in _FIELDS[cls]
-    }
-    return cls(**kwargs)
+    return cls(**{field: read(data[field]) for field, read in _FIELDS[cls]})
 
 
-# Each type's field names, and which are decimals: worked out once, as projections decode every event.
+def _money(value: dict[str, Any]) -> Money:
+    return Money(Decimal(value["amount"]), value["currency"])
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+# Each type's fields and how each is read from JSON: worked out once, as projections decode every event.
+_READERS = {"Money": _money, "Decimal": Decimal}
 _FIELDS = {
-    cls: [(field.name, field.name in _DECIMAL_FIELDS) for field in dataclasses.fields(cls)] for cls in EVENT_TYPES.values()
+    cls: [(field.name, _READERS.get(str(field.type), _as_is)) for field in dataclasses.fields(cls)]
+    for cls in EVENT_TYPES.values()
 }
-
 
 SCHEMAS = Schemas(
     current={name: cls.schema_version for name, cls in EVENT_TYPES.items()},

@@ -21,6 +21,7 @@ from .commands import (
 from .errors import InsufficientStock, ProductExists, ProductIsDiscontinued, ProductNotFound
 from .events import (
     Event,
+    Money,
     ProductDetailsUpdated,
     ProductDiscontinued,
     ProductPriceChanged,
@@ -54,8 +55,7 @@ def decide(command: Command, state: Product | None) -> list[Event]:
                     name=rules.name(command.name),
                     description=rules.description(command.description),
                     category=rules.category(command.category),
-                    price=rules.price(command.price),
-                    currency=rules.currency(command.currency),
+                    price=Money(rules.price(command.price), rules.currency(command.currency)),
                     initial_stock=rules.initial_stock(command.initial_stock),
                 )
             ]
@@ -82,11 +82,7 @@ def decide(command: Command, state: Product | None) -> list[Event]:
             currency = product.currency if command.currency is None else rules.currency(command.currency)
             if (price, currency) == (product.price, product.currency):
                 return []
-            return [
-                ProductPriceChanged(
-                    old_price=product.price, old_currency=product.currency, price=price, currency=currency
-                )
-            ]
+            return [ProductPriceChanged(old_price=Money(product.price, product.currency), price=Money(price, currency))]
         case ReceiveStock():
             product = _require_active(state, command.product_id)
             quantity = rules.quantity(command.quantity)
@@ -112,8 +108,8 @@ def evolve(state: Product | None, event: Event) -> Product | None:
                 name=event.name,
                 description=event.description,
                 category=event.category,
-                price=event.price,
-                currency=event.currency,
+                price=event.price.amount,
+                currency=event.price.currency,
                 stock=event.initial_stock,
             )
         case ProductDetailsUpdated():
@@ -121,7 +117,7 @@ def evolve(state: Product | None, event: Event) -> Product | None:
             return replace(state, name=event.name, description=event.description, category=event.category)
         case ProductPriceChanged():
             assert state is not None, "price changed before registration"
-            return replace(state, price=event.price, currency=event.currency)
+            return replace(state, price=event.price.amount, currency=event.price.currency)
         case StockReceived() | StockShipped():
             assert state is not None, "stock moved before registration"
             return replace(state, stock=event.stock)

@@ -10,6 +10,29 @@ from __future__ import annotations
 
 from .upcasting import Upcaster
 
-UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+
+
+def _money(amount: str, currency: str) -> dict:
+    return {"amount": amount, "currency": currency}
+
+
+def registered_price_as_money(data: dict) -> dict:
+    """ProductRegistered 1 -> 2: `price` and `currency` became one `price` value."""
+    price, currency = data.pop("price"), data.pop("currency")
+    return {**data, "price": _money(price, currency)}
+
+
+def price_change_as_money(data: dict) -> dict:
+    """ProductPriceChanged 1 -> 2: `old_price`, `old_currency`, `price`, `currency` became two values."""
+    return {
+        "old_price": _money(data["old_price"], data["old_currency"]),
+        "price": _money(data["price"], data["currency"]),
+    }
+
+
+UPCASTERS: dict[tuple[str, int], Upcaster] = {
+    ("ProductRegistered", 1): registered_price_as_money,
+    ("ProductPriceChanged", 1): price_change_as_money,
+}
 
 ALIASES: dict[str, str] = {}

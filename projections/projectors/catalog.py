@@ -29,8 +29,8 @@ class CatalogProjector(StreamRowProjector):
             name=event.name,
             description=event.description,
             category=event.category,
-            price=event.price,
-            currency=event.currency,
+            price=event.price.amount,
+            currency=event.price.currency,
             stock=event.initial_stock,
             status="active",
             created_at=meta.recorded_at,
@@ -43,7 +43,7 @@ class CatalogProjector(StreamRowProjector):
 
     def price_changed(self, event: e.ProductPriceChanged, meta: RecordedEvent) -> None:
         if row := self.changed_row(meta):
-            row.price, row.currency = event.price, event.currency
+            row.price, row.currency = event.price.amount, event.price.currency
 
     def stock_moved(self, event: e.StockReceived | e.StockShipped, meta: RecordedEvent) -> None:
         if row := self.changed_row(meta):

@@ -33,18 +33,18 @@ class PriceHistoryProjector(TableProjector):
         return {PriceHistoryEntry: self.entries}
 
     def registered(self, event: e.ProductRegistered, meta: RecordedEvent) -> None:
-        self._add(event.price, event.currency, meta)
+        self._add(event.price, meta)
 
     def price_changed(self, event: e.ProductPriceChanged, meta: RecordedEvent) -> None:
-        self._add(event.price, event.currency, meta)
+        self._add(event.price, meta)
 
-    def _add(self, price, currency, meta: RecordedEvent) -> None:
+    def _add(self, price: e.Money, meta: RecordedEvent) -> None:
         self.entries.append(
             self.entry_table.row(
                 product_id=meta.stream_id,
                 version=meta.version,
-                price=price,
-                currency=currency,
+                price=price.amount,
+                currency=price.currency,
                 changed_at=meta.recorded_at,
             )
         )

@@ -432,7 +432,7 @@ def test_the_event_log_lists_a_streams_events_in_order_with_their_envelope(staff
     events = body["results"]
     assert [(e["version"], e["type"]) for e in events] == [(1, "ProductRegistered"), (2, "ProductPriceChanged")]
     assert all(set(e) == EVENT_FIELDS for e in events)
-    assert events[1]["data"]["price"] == "89.99" and events[0]["stream_type"] == "product"
+    assert events[1]["data"]["price"] == {"amount": "89.99", "currency": "EUR"} and events[0]["stream_type"] == "product"
     assert Checkpoint.parse(events[0]["position"]) < Checkpoint.parse(events[1]["position"])
 
 

@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 
 from products import eventstore
+from products.domain import upcasters
 from products.domain.commands import ReceiveStock
 from products.eventstore import NewEvent
 from products.handlers import handle
-from projections import generations
-from projections.models import CatalogProduct, CategoryMember, CategorySummary, PriceHistoryEntry
+from projections import engine, generations, projectors
+from projections.models import CatalogProduct, CategoryMember, CategorySummary, PriceHistoryEntry, ProjectionState
+from projections.progress import Outcome
 from tests.integration.test_projections import catch_up_all
 
 pytestmark = pytest.mark.integration
@@ -105,3 +107,21 @@ def test_a_product_of_old_events_loads_and_takes_a_command(stored_fixture):
     [received] = eventstore.load(product_id, after_version=last[active]["version"])
     catalog_row = [row for row in FIXTURE["read_models"]["read_product_catalog"] if row[0] == active][0]
     assert received.data["stock"] == int(catalog_row[7]) + 5  # decided on the state the old events fold to
+
+
+def test_the_control_without_the_upcasters_cannot_project_them(stored_fixture, monkeypatch):
+    projector = projectors.get("product_catalog")
+    for name in ["category_summary", "price_history"]:
+        engine.catch_up(projectors.get(name))
+    monkeypatch.delitem(upcasters.UPCASTERS, ("ProductRegistered", 1))
+    monkeypatch.delitem(upcasters.UPCASTERS, ("ProductPriceChanged", 1))
+    try:
+        result = engine.catch_up(projector)
+        state = ProjectionState.objects.get(name="product_catalog")
+        assert result.outcome == Outcome.FAILED
+        assert "No upcaster from ProductRegistered schema version 1 to 2" in state.last_error
+    finally:
+        monkeypatch.undo()  # the code as shipped, with its upcasters: the same events project again
+        engine.retry("product_catalog")
+        assert engine.catch_up(projector).outcome == Outcome.CAUGHT_UP
+    assert stored_fixture.read_models() == stored_fixture.expected()

@@ -47,7 +47,8 @@ def stored_history(commands: int, products: int, seed: int, using: str) -> list[
             decided = decide(command, state)
         except ProductError:
             return
-        events = [NewEvent(event_id=uuid.uuid4(), type=domain_events.type_name(event), data=domain_events.to_data(event))
+        events = [NewEvent(event_id=uuid.uuid4(), type=domain_events.type_name(event), data=domain_events.to_data(event),
+                           schema_version=event.schema_version)
                   for event in decided]
         eventstore.append("product", command.product_id, version, events, using=using)
         for event in decided:

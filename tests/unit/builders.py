@@ -11,7 +11,7 @@ import pytest
 
 from products.domain.commands import RegisterProduct
 from products.domain.errors import InvalidCommand
-from products.domain.events import ProductRegistered
+from products.domain.events import Money, ProductRegistered
 from products.domain.product import fold
 
 PRODUCT_ID = UUID("00000000-0000-4000-8000-000000000001")
@@ -24,8 +24,7 @@ def registered(**overrides) -> ProductRegistered:
         name="Widget",
         description="A small widget.",
         category="Gadgets",
-        price=Decimal("10.00"),
-        currency="EUR",
+        price=Money(Decimal("10.00"), "EUR"),
         initial_stock=5,
     )
     return ProductRegistered(**{**fields, **overrides})

@@ -21,6 +21,7 @@ from products.domain.errors import (
     ProductNotFound,
 )
 from products.domain.events import (
+    Money,
     ProductDetailsUpdated,
     ProductDiscontinued,
     ProductPriceChanged,
@@ -59,8 +60,8 @@ def test_registration_stores_name_and_category_trimmed():
 def test_registration_stores_the_price_quantized_to_two_places():
     [event] = decide(register(price=Decimal("12.5")), given())
 
-    assert event.price == Decimal("12.50")
-    assert str(event.price) == "12.50", "the stored price must carry exactly two decimal places"
+    assert event.price.amount == Decimal("12.50")
+    assert str(event.price.amount) == "12.50", "the stored price must carry exactly two decimal places"
 
 
 def test_registering_an_existing_product_is_refused():
@@ -156,7 +157,7 @@ def test_changing_the_price_without_currency_keeps_the_currency_and_records_the_
     events = decide(ChangePrice(PRODUCT_ID, price=Decimal("12.99")), given(registered()))
 
     assert events == [
-        ProductPriceChanged(old_price=Decimal("10.00"), old_currency="EUR", price=Decimal("12.99"), currency="EUR")
+        ProductPriceChanged(old_price=Money(Decimal("10.00"), "EUR"), price=Money(Decimal("12.99"), "EUR"))
     ]
 
 
@@ -164,20 +165,20 @@ def test_changing_only_the_currency_is_a_change():
     events = decide(ChangePrice(PRODUCT_ID, price=Decimal("10.00"), currency="USD"), given(registered()))
 
     assert events == [
-        ProductPriceChanged(old_price=Decimal("10.00"), old_currency="EUR", price=Decimal("10.00"), currency="USD")
+        ProductPriceChanged(old_price=Money(Decimal("10.00"), "EUR"), price=Money(Decimal("10.00"), "USD"))
     ]
 
 
 def test_a_price_change_records_the_old_price_of_the_latest_change():
     history = given(
         registered(),
-        ProductPriceChanged(old_price=Decimal("10.00"), old_currency="EUR", price=Decimal("8.00"), currency="USD"),
+        ProductPriceChanged(old_price=Money(Decimal("10.00"), "EUR"), price=Money(Decimal("8.00"), "USD")),
     )
 
     [event] = decide(ChangePrice(PRODUCT_ID, price=Decimal("9")), history)
 
-    assert (event.old_price, event.old_currency) == (Decimal("8.00"), "USD")
-    assert (str(event.price), event.currency) == ("9.00", "USD")
+    assert event.old_price == Money(Decimal("8.00"), "USD")
+    assert (str(event.price.amount), event.price.currency) == ("9.00", "USD")
 
 
 @pytest.mark.parametrize(

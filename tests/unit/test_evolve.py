@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from products.domain.commands import ChangePrice, ReceiveStock, ShipStock, UpdateProductDetails
 from products.domain.events import (
+    Money,
     ProductDetailsUpdated,
     ProductDiscontinued,
     ProductPriceChanged,
@@ -37,7 +38,7 @@ def test_folding_a_history_reproduces_stock_price_details_and_status():
         registered(initial_stock=5),
         StockReceived(quantity=10, stock=15),
         StockShipped(quantity=4, stock=11),
-        ProductPriceChanged(old_price=Decimal("10.00"), old_currency="EUR", price=Decimal("12.50"), currency="USD"),
+        ProductPriceChanged(old_price=Money(Decimal("10.00"), "EUR"), price=Money(Decimal("12.50"), "USD")),
         ProductDetailsUpdated(name="Gizmo", description="Bigger.", category="Tools"),
         ProductDiscontinued(reason="Replaced."),
     ]

@@ -162,7 +162,7 @@ def test_updating_to_an_invalid_description_is_refused(description):
     ],
 )
 def test_a_valid_price_is_stored_with_exactly_two_decimal_places(price, stored):
-    assert str(registration(price=Decimal(price)).price) == stored
+    assert str(registration(price=Decimal(price)).price.amount) == stored
 
 
 BAD_PRICES = pytest.mark.parametrize(
@@ -199,7 +199,7 @@ def test_a_price_with_many_decimal_places_is_refused_not_rounded(price):
     ids=["EUR", "USD", "JPY", "CHF", "XCG-2025", "ZWG-2024", "SLE-2022", "gold", "SDR", "fund-code"],
 )
 def test_an_active_iso_4217_code_is_a_currency(currency):
-    assert registration(currency=currency).currency == currency
+    assert registration(currency=currency).price.currency == currency
 
 
 BAD_CURRENCIES = pytest.mark.parametrize(

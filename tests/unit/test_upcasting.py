@@ -69,4 +69,4 @@ def test_decode_builds_the_domain_event_from_the_current_shape():
     with pytest.raises(FutureSchemaVersion):
         events.decode("StockShipped", events.StockShipped.schema_version + 1, {"quantity": 2, "stock": 5})
     assert events.decode("ProductPriceChanged", 1, {"old_price": "1.00", "old_currency": "EUR", "price": "2.50",
-                                                     "currency": "EUR"}).price == Decimal("2.50")
+                                                     "currency": "EUR"}).price.amount == Decimal("2.50")
