@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from products.domain.events import SCHEMAS, FutureSchemaVersion
 from products.eventstore import Checkpoint
 from products.models import StoredEvent
 
@@ -39,12 +40,21 @@ class EventSerializer(serializers.ModelSerializer):
         model = StoredEvent
         fields = [
             "event_id", "position", "stream_type", "stream_id", "version",
-            "type", "data", "metadata", "recorded_at",
+            "type", "schema_version", "data", "metadata", "recorded_at",
         ]
         read_only_fields = fields
 
     def get_position(self, event) -> str:
         return str(Checkpoint(event.tx, event.position))
+
+    def to_representation(self, event):
+        """The event as the code reads it now: its current type name, schema version and shape."""
+        body = super().to_representation(event)
+        try:
+            body["type"], body["schema_version"], body["data"] = SCHEMAS.upcast(event.type, event.schema_version, event.data)
+        except FutureSchemaVersion:
+            pass  # newer than this code can read: shown as stored, its version says so
+        return body
 
 
 class NextGenerationSerializer(serializers.Serializer):

@@ -37,7 +37,7 @@ PRODUCT_FIELDS = {
     "stock", "status", "version", "created_at", "updated_at",
 }
 EVENT_FIELDS = {
-    "event_id", "position", "stream_type", "stream_id", "version", "type", "data", "metadata", "recorded_at",
+    "event_id", "position", "stream_type", "stream_id", "version", "type", "schema_version", "data", "metadata", "recorded_at",
 }
 AHEAD = f"{2**62}-1"  # a position no projection has reached
 
@@ -433,6 +433,7 @@ def test_the_event_log_lists_a_streams_events_in_order_with_their_envelope(staff
     assert [(e["version"], e["type"]) for e in events] == [(1, "ProductRegistered"), (2, "ProductPriceChanged")]
     assert all(set(e) == EVENT_FIELDS for e in events)
     assert events[1]["data"]["price"] == {"amount": "89.99", "currency": "EUR"} and events[0]["stream_type"] == "product"
+    assert [e["schema_version"] for e in events] == [2, 2]
     assert Checkpoint.parse(events[0]["position"]) < Checkpoint.parse(events[1]["position"])
 
 

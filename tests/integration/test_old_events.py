@@ -109,6 +109,19 @@ def test_a_product_of_old_events_loads_and_takes_a_command(stored_fixture):
     assert received.data["stock"] == int(catalog_row[7]) + 5  # decided on the state the old events fold to
 
 
+def test_the_event_log_shows_old_events_in_the_current_shape(stored_fixture, make_user):
+    from rest_framework.test import APIClient
+
+    staff = APIClient()
+    staff.force_authenticate(make_user(is_staff=True))
+    registration = next(event for event in FIXTURE["events"] if event["type"] == "ProductRegistered")
+    body = staff.get("/api/events/", {"stream_id": stored_fixture.ids[registration["stream_id"]]}).json()
+    first = body["results"][0]
+    assert (first["type"], first["schema_version"]) == ("ProductRegistered", 2)
+    old = registration["data"]
+    assert first["data"]["price"] == {"amount": old["price"], "currency": old["currency"]} and "currency" not in first["data"]
+
+
 def test_the_control_without_the_upcasters_cannot_project_them(stored_fixture, monkeypatch):
     projector = projectors.get("product_catalog")
     for name in ["category_summary", "price_history"]:
