@@ -1,13 +1,17 @@
 import re
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseBadRequest
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.template.defaultfilters import truncatechars
 from django.utils import timezone
 from django.utils.html import format_html
 
 from products.eventstore import Checkpoint
 
-from . import engine, generations, horizon, operations, projectors, tasks
+from . import engine, generations, horizon, operations, projectors, tasks, timeline
 from .models import CatalogProduct, CategoryMember, CategorySummary, PriceHistoryEntry, ProjectionState, SkippedEvent
 
 ERROR_CHARS = 40  # of the last error's first line in the list; hover for the line, open the row for all of it
@@ -38,6 +42,33 @@ class CatalogProductAdmin(ReadModelAdmin):
     list_display = ("sku", "name", "category", "price", "currency", "stock", "status", "version", "updated_at")
     list_filter = ("status", "currency")
     search_fields = ("sku", "name", "category", "=id")
+    readonly_fields = ("events",)
+
+    def get_urls(self):
+        # "timeline", not "history": that is the admin's own page of changes made through it.
+        timeline_url = path("<uuid:product_id>/timeline/", self.admin_site.admin_view(self.timeline_view),
+                            name="projections_catalogproduct_timeline")
+        return [timeline_url, *super().get_urls()]
+
+    @admin.display(description="history")
+    def events(self, product):
+        url = reverse("admin:projections_catalogproduct_timeline", args=[product.id])
+        return format_html('<a href="{}">Its events, and its state as of any version</a>', url)
+
+    def timeline_view(self, request, product_id):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        version = request.GET.get("version")
+        try:
+            found = timeline.timeline(product_id, int(version) if version is not None else None)
+        except (ValueError, timeline.VersionOutOfRange) as error:
+            detail = str(error) if isinstance(error, timeline.VersionOutOfRange) else "The version must be a number."
+            return HttpResponseBadRequest(detail)
+        if found is None:
+            raise Http404(f"No product with id {product_id}.")
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "timeline": found,
+                   "title": f"History of product {product_id}"}
+        return TemplateResponse(request, "admin/projections/catalogproduct/timeline.html", context)
 
 
 @admin.register(CategorySummary)
