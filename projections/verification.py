@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import F
 from django.db.models.functions import Collate
@@ -20,7 +21,6 @@ from products import eventstore
 from products.eventstore import Checkpoint
 
 from . import backends, engine, folding, generations
-from .generation_tables import GenerationTables
 from .models import ProjectionState
 
 TAG = "verify"
@@ -65,10 +65,10 @@ class Verification:
 
 def verify(name: str, using: str = DEFAULT_DB_ALIAS, keep: int = 10) -> Verification:
     """Compare `name`'s live tables with a generation built from the log, up to the same event."""
-    projector = generations.rebuildable(name)
+    generations.rebuildable(name)  # refuses the relay and projections without tables
     check_name = f"{name}.{TAG}"
-    tables = GenerationTables(projector.models, TAG)
     target = folding.Target(name, TAG, check_name)
+    tables = target.tables()
     with engine.runner(check_name, using) as owned:
         if not owned:
             raise generations.CannotRebuild(f"{name} is being verified by another process; try again when it is done.")
@@ -110,7 +110,7 @@ def _apply_between(target: folding.Target, after: Checkpoint, upto: Checkpoint, 
     """Apply the events after `after`, up to `upto`, to the check's tables, batch by batch."""
     projector = target.projector()
     while after < upto:
-        batch = [event for event in eventstore.read_all(after=after, limit=2000, using=using) if event.checkpoint <= upto]
+        batch = [event for event in eventstore.read_all(after=after, limit=settings.PROJECTION_REBUILD_BATCH_SIZE, using=using) if event.checkpoint <= upto]
         if not batch:
             return
         with transaction.atomic(using=using):
