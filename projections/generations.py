@@ -81,7 +81,6 @@ def next_state(name: str, using: str = DEFAULT_DB_ALIAS) -> ProjectionState | No
 class Started:
     version: int
     resumed: bool  # a build of this version was under way (killed, or between two worker tasks)
-    started_at: datetime
 
 
 def start(name: str, using: str = DEFAULT_DB_ALIAS) -> Started:
@@ -99,11 +98,11 @@ def start(name: str, using: str = DEFAULT_DB_ALIAS) -> Started:
         tables = tables_of(projector)
         current = next_state(name, using)
         if current is not None and current.version == projector.version and tables.exist(using):
-            return Started(current.version, resumed=True, started_at=current.started_at)
+            return Started(current.version, resumed=True)
         tables.create(using, indexes=False)  # built after the bulk load (see fill)
         row.start_generation(projector.version)
     log.info("Building generation v%s of %s", projector.version, name)
-    return Started(projector.version, resumed=False, started_at=next_state(name, using).started_at)
+    return Started(projector.version, resumed=False)
 
 
 def refuse_if_unable(name: str, using: str = DEFAULT_DB_ALIAS) -> None:
