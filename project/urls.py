@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from project import health
 from project.http.errors import error_response
 from project.landing import LandingView
+from projections.api.event_catalog import AsyncApiView
 
 
 def api_not_found(request, exception=None):
@@ -29,6 +30,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/docs/redoc/", SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html"), name="redoc"),
+    # The event catalog: the AsyncAPI document of the events other programs consume (GET; every role).
+    path("api/asyncapi/", AsyncApiView.as_view(), name="asyncapi"),
     # /api/products/ lists (GET, a query) and registers (POST, a command): see projections/api/views.py.
     path("api/", include("projections.api.urls")),
     path("api/", include("products.api.urls")),

@@ -10,8 +10,8 @@ REFUSED = {"query": {"POST", "PUT", "PATCH", "DELETE"}, "command": {"GET", "HEAD
 SERVED = {"query": {"GET", "HEAD", "OPTIONS"}, "command": {"POST", "PUT", "PATCH", "DELETE", "OPTIONS"}}
 METHOD_ORDER = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 PLURAL = {"query": "queries", "command": "commands"}
-# GET routes every role serves: the OpenAPI schema and its documentation pages.
-ALWAYS_SERVED = ("/api/schema/", "/api/docs/")
+# GET routes every role serves: the OpenAPI schema, its documentation pages and the event catalog.
+ALWAYS_SERVED = ("/api/schema/", "/api/docs/", "/api/asyncapi/")
 
 
 class ServiceRoleMiddleware:

@@ -8,7 +8,8 @@ from django.urls import Resolver404, resolve
 
 pytestmark = pytest.mark.integration
 
-LINKED = ["/api/products/", "/api/categories/", "/api/docs/", "/api/docs/redoc/", "/api/schema/", "/admin/",
+LINKED = ["/api/products/", "/api/categories/", "/api/docs/", "/api/docs/redoc/", "/api/schema/", "/api/asyncapi/",
+          "/admin/",
           "/health/live", "/health/ready", "/metrics"]
 
 

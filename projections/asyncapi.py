@@ -1,0 +1,176 @@
+"""The event catalog: an AsyncAPI 3 document of what other programs can consume, built from the
+event types, so it says what the code publishes.
+
+Today that is the integration relay's RabbitMQ topic exchange: one channel per event type (its
+routing key), each message the relay's envelope (projectors/relay.py, message_body) around the
+event's data at its current schema version. The schemas of older versions are in
+`components.schemas` too, for programs that kept messages from before a change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from kombu.utils.url import url_to_parts
+
+from products.domain import json_schemas
+
+ASYNCAPI_VERSION = "3.0.0"
+AMQP_BINDING_VERSION = "0.3.0"
+SCHEMAS = "#/components/schemas/"
+Document = dict[str, Any]
+
+DESCRIPTION = """\
+Every change to a product is stored as an event; the integration relay publishes each stored
+event, in log order, to the RabbitMQ topic exchange `{exchange}` with the event type as its
+routing key. Bind a queue with `#` for every event or with type names for some.
+
+Delivery is at least once: deduplicate on `event_id` (also the AMQP message id). Events of one
+product come in its version order.
+
+Each message carries its event's `data` in the shape of its type's current `schema_version`:
+events stored in an older shape are upcast before they are published. The schemas of every
+version are under `components.schemas`, named `<Type>.v<version>`.
+"""
+
+
+def document() -> Document:
+    exchange = settings.INTEGRATION_EXCHANGE
+    server = _rabbitmq_server()
+    types = json_schemas.versions()
+    doc: Document = {
+        "asyncapi": ASYNCAPI_VERSION,
+        "info": {
+            "title": "Product catalog events",
+            "version": settings.SPECTACULAR_SETTINGS["VERSION"],
+            "description": DESCRIPTION.format(exchange=exchange),
+        },
+        "defaultContentType": "application/json",
+        "channels": {name: _channel(name, exchange, server) for name in types},
+        "operations": {f"publish{name}": _operation(name) for name in types},
+        "components": {
+            "schemas": {**_shared_schemas(), **_data_schemas(types), **{f"{name}Message": _envelope(name, versions)
+                                                                       for name, versions in types.items()}},
+            "messages": {name: _message(name, versions) for name, versions in types.items()},
+        },
+    }
+    if server is not None:
+        doc["servers"] = {"rabbitmq": server}
+    return doc
+
+
+def _rabbitmq_server() -> Document | None:
+    """The broker the relay publishes to, without its credentials; None while the relay is off."""
+    if not settings.INTEGRATION_RELAY_URL:
+        return None
+    parts = url_to_parts(settings.INTEGRATION_RELAY_URL)
+    return {
+        "host": f"{parts.hostname}:{parts.port or 5672}",
+        "protocol": "amqps" if parts.scheme == "amqps" else "amqp",
+        "protocolVersion": "0.9.1",
+        "description": "The RabbitMQ broker the integration relay publishes to.",
+    }
+
+
+def _vhost() -> str:
+    path = url_to_parts(settings.INTEGRATION_RELAY_URL).path if settings.INTEGRATION_RELAY_URL else None
+    return path or "/"
+
+
+def _channel(name: str, exchange: str, server: Document | None) -> Document:
+    return {
+        "address": name,
+        "title": f"{name} events",
+        "description": f"The `{exchange}` topic exchange, routing key `{name}`.",
+        "messages": {name: {"$ref": f"#/components/messages/{name}"}},
+        "bindings": {
+            "amqp": {
+                "is": "routingKey",
+                "exchange": {"name": exchange, "type": "topic", "durable": True, "autoDelete": False, "vhost": _vhost()},
+                "bindingVersion": AMQP_BINDING_VERSION,
+            }
+        },
+    }
+
+
+def _operation(name: str) -> Document:
+    return {
+        "action": "send",
+        "channel": {"$ref": f"#/channels/{name}"},
+        "summary": f"The relay publishes each stored {name} event, persistent and confirmed by the broker.",
+        "messages": [{"$ref": f"#/channels/{name}/messages/{name}"}],
+        "bindings": {"amqp": {"deliveryMode": 2, "bindingVersion": AMQP_BINDING_VERSION}},
+    }
+
+
+def _message(name: str, versions: dict[int, type]) -> Document:
+    current = max(versions)
+    message: Document = {
+        "name": name,
+        "title": name,
+        "summary": f"A {name} event, its data at schema version {current}.",
+        "contentType": "application/json",
+        "headers": {
+            "type": "object",
+            "properties": {
+                "event_id": {"type": "string", "format": "uuid"},
+                "stream_id": {"type": "string", "format": "uuid"},
+                "version": {"type": "integer", "minimum": 1},
+            },
+        },
+        "payload": {"$ref": f"{SCHEMAS}{name}Message"},
+        "bindings": {"amqp": {"contentEncoding": "utf-8", "messageType": name, "bindingVersion": AMQP_BINDING_VERSION}},
+    }
+    description = json_schemas.description(versions[current])
+    if description:
+        message["description"] = description
+    return message
+
+
+def _envelope(name: str, versions: dict[int, type]) -> Document:
+    """The relay's message around an event's data (projectors/relay.py, message_body)."""
+    current = max(versions)
+    return {
+        "type": "object",
+        "required": [
+            "event_id", "type", "schema_version", "stream_type", "stream_id", "version", "position", "recorded_at",
+            "data", "metadata",
+        ],
+        "properties": {
+            "event_id": {"type": "string", "format": "uuid", "description": "Unique; deduplicate on it."},
+            "type": {"const": name},
+            "schema_version": {"const": current},
+            "stream_type": {"type": "string", "examples": ["product"]},
+            "stream_id": {"type": "string", "format": "uuid", "description": "The product's id."},
+            "version": {"type": "integer", "minimum": 1, "description": "The product's version after this event."},
+            "position": {
+                "type": "string",
+                "pattern": r"^[0-9]+-[0-9]+$",
+                "description": "The event's place in the log, a token the Query API's min_position takes.",
+            },
+            "recorded_at": {"type": "string", "format": "date-time"},
+            "data": {"$ref": f"{SCHEMAS}{name}.v{current}"},
+            "metadata": {
+                "type": "object",
+                "properties": {key: {"type": "string"} for key in ("correlation_id", "causation_id", "request_id")},
+            },
+        },
+    }
+
+
+def _data_schemas(types: dict[str, dict[int, type]]) -> Document:
+    schemas = {}
+    for name, versions in types.items():
+        current = max(versions)
+        for version, shape in versions.items():
+            schema = json_schemas.data_schema(shape, SCHEMAS)
+            schema["title"] = f"{name} data, schema version {version}"
+            if version < current:
+                schema["description"] = f"Stored before version {version + 1}; published upcast to version {current}."
+            schemas[f"{name}.v{version}"] = schema
+    return schemas
+
+
+def _shared_schemas() -> Document:
+    return dict(json_schemas.SHARED)
