@@ -72,8 +72,8 @@ def _load_tables(conn, states: list[ProductState]) -> None:
                                   " event_store.position DESC LIMIT 1").fetchone()
             for name in ("product_catalog", "category_summary"):
                 cursor.execute(
-                    "INSERT INTO projection_state (name, last_tx, last_position, status, attempts, last_error,"
-                    " events_applied, updated_at) VALUES (%s, %s, %s, 'running', 0, '', 0, now())",
+                    "INSERT INTO projection_state (name, version, last_tx, last_position, status, attempts, last_error,"
+                    " events_applied, updated_at) VALUES (%s, 1, %s, %s, 'running', 0, '', 0, now())",
                     (name, int(last[0]), last[1]))
 
 
