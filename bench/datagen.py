@@ -5,6 +5,10 @@ stream's versions run 1, 2, 3, … in log order, stock never goes negative, a di
 gets no further event, and metadata looks like the Command API's. Streams are interleaved
 within a chunk of products, as live traffic would interleave them.
 
+Events are stored as the code writes them now, at each type's current schema version. A log
+can also begin with `old_events` events as the code wrote them before its event changes
+(every type at version 1): the upcasting benchmark's log of old and new events.
+
 The event store's trigger wants the append to be its transaction's first write: each chunk is
 one transaction whose only statement is the COPY (COPY fires the statement trigger like INSERT).
 """
@@ -19,6 +23,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator
 
 import psycopg
+
+from products.domain.events import SCHEMAS
 
 CATEGORIES = [
     "Kitchen", "Garden", "Tools", "Toys", "Books", "Music", "Office", "Sports", "Outdoor", "Bath",
@@ -89,8 +95,10 @@ def metadata(rng: random.Random) -> dict:
 class EventGenerator:
     """Generates the events of `products` products, `events` events in all, chunk by chunk."""
 
-    def __init__(self, seed: int = 1, sku_prefix: str = "GEN", discontinue_share: float = 0.03) -> None:
+    def __init__(self, seed: int = 1, sku_prefix: str = "GEN", discontinue_share: float = 0.03,
+                 old_events: int = 0) -> None:
         self.rng = random.Random(seed)
+        self.old_events = old_events  # the first events of the log, stored at schema version 1
         self.sku_prefix = sku_prefix
         self.discontinue_share = discontinue_share
         self.position = 0  # for recorded_at: one millisecond apart
@@ -129,10 +137,19 @@ class EventGenerator:
                 state.version += 1
                 state.updated_at = at
                 kind, data = self._next_event(state, last=remaining[index] == 0 and ends_discontinued[index])
-            yield ("product", state.id, state.version, self._uuid(), kind, 1, json.dumps(data),
+            schema_version, data = self._stored(kind, data)
+            yield ("product", state.id, state.version, self._uuid(), kind, schema_version, json.dumps(data),
                    json.dumps(metadata(rng)), at)
             if remaining[index] == 0 and final is not None:
                 final(state)
+
+    def _stored(self, kind: str, data: dict) -> tuple[int, dict]:
+        """The event as it is stored: at version 1 (the shapes below) if it is one of the old
+        events, else in its current shape, which is what the domain's upcasters make of version 1."""
+        if self.position <= self.old_events:
+            return 1, data
+        _, version, current = SCHEMAS.upcast(kind, 1, data)
+        return version, current
 
     def _next_event(self, state: ProductState, last: bool) -> tuple[str, dict]:
         rng = self.rng

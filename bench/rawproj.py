@@ -7,7 +7,8 @@ the checkpoint, in one transaction per batch. Its
 tables are copies of the read models' (`CREATE TABLE ... (LIKE ... INCLUDING ALL)`: the same
 columns, constraints and indexes), so the database does the same index work on both sides.
 What it leaves out is what the engine and projectors add: the ORM, the decoded dataclass
-events, the attempt counting and status bookkeeping.
+events, the attempt counting and status bookkeeping. It reads the current shapes only (the
+generator's default log), as code written after the events' last change would.
 """
 
 from __future__ import annotations
@@ -77,8 +78,9 @@ class RawCatalog:
             if kind == "ProductRegistered":
                 if row is not None:
                     continue
+                price = data["price"]
                 rows[stream_id] = [stream_id, data["sku"], data["name"], data["description"], data["category"],
-                                   data["price"], data["currency"], data["initial_stock"], "active", version, at, at]
+                                   price["amount"], price["currency"], data["initial_stock"], "active", version, at, at]
             else:
                 if row is None:
                     raise RuntimeError(f"{kind} for {stream_id}, which has no row")
@@ -86,7 +88,7 @@ class RawCatalog:
                     continue
                 row[9], row[11] = version, at
                 if kind == "ProductPriceChanged":
-                    row[5], row[6] = data["price"], data["currency"]
+                    row[5], row[6] = data["price"]["amount"], data["price"]["currency"]
                 elif kind in ("StockReceived", "StockShipped"):
                     row[7] = data["stock"]
                 elif kind == "ProductDetailsUpdated":
@@ -157,7 +159,7 @@ class RawPriceHistory:
         rows = []
         for _, _, stream_id, version, kind, data, at, *_ in events:
             if kind in ("ProductRegistered", "ProductPriceChanged"):
-                rows.append((stream_id, version, data["price"], data["currency"], at))
+                rows.append((stream_id, version, data["price"]["amount"], data["price"]["currency"], at))
         _upsert(cursor, "raw_price_history", ["product_id", "version", "price", "currency", "changed_at"],
                 ["uuid", "int4", "numeric", "text", "timestamptz"], "product_id, version", rows, "DO NOTHING")
 
