@@ -16,6 +16,7 @@ TITLES = {
     "freshness": "4. Freshness",
     "rebuild": "5. Rebuild",
     "queries": "6. Queries",
+    "upcasting": "7. Upcasting",
 }
 
 
@@ -310,8 +311,24 @@ def _one_writer(b: dict) -> list[str]:
 WHY = {"commands_http": _why_commands, "appends": _why_appends, "projections": _why_projections, "freshness": _why_freshness}
 
 
+def _upcasting(b: dict) -> list[str]:
+    rows = []
+    for line, label in (("new", "all new"), ("half_old", "half old")):
+        d = b["detail"][line]
+        per = "; ".join(f"{name} {_num(p['median_seconds'], 2)} s" for name, p in d["projections"].items())
+        rows.append([label, " / ".join(_num(t, 2) for t in d["round_seconds"]), _num(d["median_seconds"], 2),
+                     _num(d["events_per_s"]), per])
+    out = _table(["Log", "seconds per round (three projections)", "median s", "events/s", "median per projection"], rows)
+    decode = "; ".join(f"{version}: {_num(d['us_per_event'], 2)} µs ({_num(d['events'])} events)"
+                       for version, d in b["decode"].items())
+    out += ["", f"The half-old log took {b['slowdown']:.3f}x the time of the new one. Read models of both logs the "
+                f"same: {_num(b['same_read_models'])} ({b['read_model_differences']}).",
+            "", f"Reading one ProductRegistered or ProductPriceChanged (`decode`), best of five passes: {decode}."]
+    return out
+
+
 SECTIONS = {"commands_http": _commands, "appends": _appends, "projections": _projections, "freshness": _freshness,
-            "rebuild": _rebuild, "queries": _queries}
+            "rebuild": _rebuild, "queries": _queries, "upcasting": _upcasting}
 
 
 def _code(code: dict) -> str:

@@ -69,6 +69,12 @@ def catch_up(args: dict) -> Measure:
 
     projector = projectors.get(args["name"])
     engine.ensure_states([projector.name])
+    if args.get("from_start"):  # a fresh start on a log it caught up with before: not measured
+        from django.db import connection
+
+        engine.reset(projector)
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE")
     budget = float(args.get("time_budget", 600))
 
     def measure() -> dict:
