@@ -45,7 +45,7 @@ class IdempotencyKeyReused(ProductError):
 
 
 class UnreadableStream(ProductError):
-    """The product's stored events include a schema version newer than this code knows."""
+    """The product's stored events include a schema version or an event type newer than this code knows."""
 
     code = "stream_unreadable"
 
@@ -201,7 +201,7 @@ def _current(product_id: uuid.UUID) -> Known:
         return known
     try:
         state = fold((domain_events.decode(e.type, e.schema_version, e.data) for e in newer), known.state)
-    except domain_events.FutureSchemaVersion as error:
+    except (domain_events.FutureSchemaVersion, domain_events.UnknownEventType) as error:
         # Deciding on a state this code cannot read would store events that contradict it.
         raise UnreadableStream(f"Product {product_id} cannot be changed by this version of the service: {error}") from error
     known = Known(state, newer[-1].version, newer[-1].checkpoint)

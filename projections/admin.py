@@ -2,13 +2,14 @@ import re
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseBadRequest
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.template.defaultfilters import truncatechars
 from django.utils import timezone
 from django.utils.html import format_html
 
+from products.domain import events as domain_events
 from products.eventstore import Checkpoint
 
 from . import engine, generations, horizon, operations, projectors, tasks, timeline
@@ -64,6 +65,10 @@ class CatalogProductAdmin(ReadModelAdmin):
         except (ValueError, timeline.VersionOutOfRange) as error:
             detail = str(error) if isinstance(error, timeline.VersionOutOfRange) else "The version must be a number."
             return HttpResponseBadRequest(detail)
+        except (domain_events.FutureSchemaVersion, domain_events.UnknownEventType) as error:
+            # Events written by newer code: say so rather than show a history this code misreads.
+            return HttpResponse(f"This version of the service cannot read the product's history: {error}",
+                                status=503, content_type="text/plain; charset=utf-8")
         if found is None:
             raise Http404(f"No product with id {product_id}.")
         context = {**self.admin_site.each_context(request), "opts": self.opts, "timeline": found,

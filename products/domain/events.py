@@ -14,10 +14,11 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from . import upcasters
-from .upcasting import FutureSchemaVersion, Schemas
+from .upcasting import FutureSchemaVersion, Schemas, UnknownEventType
 
 __all__ = [
-    "Event", "EVENT_TYPES", "Money", "SCHEMAS", "FutureSchemaVersion", "decode", "from_data", "to_data", "type_name",
+    "Event", "EVENT_TYPES", "Money", "SCHEMAS", "FutureSchemaVersion", "UnknownEventType", "decode", "from_data",
+    "to_data", "type_name",
 ]
 
 
@@ -112,6 +113,8 @@ def _to_json(value: Any) -> Any:
 def decode(name: str, schema_version: int, data: dict[str, Any]) -> Event:
     """A stored event as the domain event the code knows: upcast to the current shape, then built."""
     current_name, _, current_data = SCHEMAS.upcast(name, schema_version, data)
+    if current_name not in EVENT_TYPES:
+        raise UnknownEventType(name)
     return from_data(current_name, current_data)
 
 

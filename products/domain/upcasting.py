@@ -28,6 +28,16 @@ class FutureSchemaVersion(Exception):
         self.type_name, self.version, self.known = type_name, version, known
 
 
+class UnknownEventType(Exception):
+    """An event stored under a type name this code does not know (neither current nor an alias)."""
+
+    def __init__(self, type_name: str) -> None:
+        super().__init__(
+            f"{type_name} is not an event type this code knows: deploy the code that wrote it (or a later one)."
+        )
+        self.type_name = type_name
+
+
 class MissingUpcaster(Exception):
     """A version between a stored event's and the current one has no upcaster: a gap in the code."""
 
