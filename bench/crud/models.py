@@ -32,6 +32,16 @@ class Product(models.Model):
     class Meta:
         db_table = "crud_product"
         ordering = ["name", "id"]
+        # The read model's indexes (projections.models.CatalogProduct), so both sides list, filter
+        # and write on equal terms; the SKU is unique here already.
+        indexes = [
+            models.Index(fields=["name", "id"], name="crud_product_name"),
+            models.Index(fields=["category", "name"], name="crud_product_category_name"),
+            models.Index(fields=["status", "name"], name="crud_product_status_name"),
+            models.Index(fields=["price", "id"], name="crud_product_price"),
+            models.Index(fields=["created_at", "id"], name="crud_product_created"),
+            models.Index(fields=["updated_at", "id"], name="crud_product_updated"),
+        ]
 
     def __str__(self):
         return self.sku
