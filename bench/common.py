@@ -47,10 +47,19 @@ LOG_DIR = Path(os.environ.setdefault("BENCH_LOG_DIR", str(LOG_ROOT / f"{time.str
 
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 RABBITMQ_URL = os.environ.get("BENCH_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672")
-# Both sides are served by the same gunicorn, so they always get the same worker count. Sync
-# workers, two of them: the configuration of the issue's reference figures.
-GUNICORN_WORKERS = int(os.environ.get("BENCH_GUNICORN_WORKERS", "2"))
-GUNICORN_WORKER_CLASS = os.environ.get("BENCH_GUNICORN_WORKER_CLASS", "sync")
+# Both sides are served by the same gunicorn, run as deployed: with deploy/gunicorn.conf.py
+# (its workers, worker class and threads; GUNICORN_WORKERS and GUNICORN_THREADS change them there too).
+GUNICORN_CONFIG = ROOT / "deploy" / "gunicorn.conf.py"
+
+
+def gunicorn_shape(env: dict[str, str] | None = None) -> dict[str, Any]:
+    """The workers, worker class and threads deploy/gunicorn.conf.py gives in this environment."""
+    import runpy
+    from unittest import mock
+
+    with mock.patch.dict(os.environ, env or {}):
+        conf = runpy.run_path(str(GUNICORN_CONFIG))
+    return {"workers": conf["workers"], "worker_class": conf["worker_class"], "threads": conf.get("threads", 1)}
 # The user every benchmark authenticates as: a plain user holding the command permission and
 # the CRUD app's add/change permissions (so both sides check one model permission per command).
 BENCH_USERNAME = "bench"
@@ -114,6 +123,21 @@ def queued_messages(vhost: str) -> dict[str, int]:
         if len(parts) == 2 and parts[1].isdigit():
             depths[parts[0]] = int(parts[1])
     return depths
+
+
+def projections_caught_up(database: str, timeout: float = 120) -> float:
+    """Wait until every projection has applied the whole log (the database alone: no rabbitmqctl,
+    whose Erlang VM would land in the broker's CPU while it is being measured). Seconds waited."""
+    started = time.monotonic()
+    with connect(database) as conn:
+        while time.monotonic() - started < timeout:
+            lagging = conn.execute(
+                "SELECT count(*) FROM projection_state s WHERE EXISTS (SELECT 1 FROM event_store e"
+                " WHERE (e.tx, e.position) > (s.last_tx::text::xid8, s.last_position))").fetchone()[0]
+            if not lagging:
+                break
+            time.sleep(0.005)
+    return round(time.monotonic() - started, 3)
 
 
 def worker_settled(database: str, vhost: str | None, timeout: float = 120) -> float:
@@ -384,13 +408,11 @@ class Run:
         return env
 
     @contextmanager
-    def gunicorn(self, env: dict[str, str], workers: int = GUNICORN_WORKERS) -> Iterator[Service]:
+    def gunicorn(self, env: dict[str, str]) -> Iterator[Service]:
+        """gunicorn as the compose file runs it: `--config deploy/gunicorn.conf.py`, on a port of its own."""
         port = free_port()
-        args = [
-            sys.executable, "-m", "gunicorn", "project.wsgi:application",
-            "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-            "--worker-class", GUNICORN_WORKER_CLASS, "--timeout", "60", "--backlog", "2048",
-        ]
+        args = [sys.executable, "-m", "gunicorn", "project.wsgi:application", "--config", str(GUNICORN_CONFIG)]
+        env = {**env, "GUNICORN_HOST": "127.0.0.1", "PORT": str(port)}
         process, log_path = start(args, env, f"gunicorn-{port}")
         try:
             service = Service(f"http://127.0.0.1:{port}", "127.0.0.1", port, process, log_path)
@@ -429,6 +451,43 @@ class Run:
             yield process
         finally:
             stop(process)
+
+
+    @contextmanager
+    def celery_beat(self, env: dict[str, str]) -> Iterator[subprocess.Popen]:
+        """Celery beat, as the compose file runs it (its schedule file under the run's own var dir)."""
+        schedule = LOG_DIR / f"beat-schedule-{secrets.token_hex(3)}"
+        args = [sys.executable, "-m", "celery", "-A", "project", "beat", "--loglevel", "INFO", "-s", str(schedule)]
+        process, log_path = start(args, env, f"beat-{secrets.token_hex(3)}")
+        try:
+            def started() -> bool:
+                if process.poll() is not None:
+                    raise RuntimeError(f"Celery beat exited early; see {log_path}")
+                return "beat: Starting..." in log_path.read_text(errors="replace")
+
+            wait_until(started, timeout=60, interval=0.2, what="Celery beat to start")
+            yield process
+        finally:
+            stop(process)
+
+    @contextmanager
+    def deployed(self, env: dict[str, str]) -> Iterator["Deployment"]:
+        """The whole service as deployed: gunicorn, a Celery worker (its default concurrency) and beat."""
+        with self.gunicorn(env) as service, self.celery_worker(env) as worker, self.celery_beat(env) as beat:
+            yield Deployment(service, worker, beat)
+
+
+@dataclass
+class Deployment:
+    service: Service
+    worker: subprocess.Popen
+    beat: subprocess.Popen
+
+    @property
+    def groups(self) -> dict[str, list[int]]:
+        """Its processes by CpuMeter group (PostgreSQL and RabbitMQ are measured by the meter itself)."""
+        return {"gunicorn": [self.service.process.pid], "celery_worker": [self.worker.pid],
+                "celery_beat": [self.beat.pid]}
 
 
 # --- CPU accounting ------------------------------------------------------------------------
@@ -519,7 +578,7 @@ class CpuMeter:
     def stop(self) -> dict[str, float]:
         if not self.psutil:
             return {}
-        elapsed = time.monotonic() - self.t0
+        elapsed = self.elapsed = time.monotonic() - self.t0
         after = self._snapshot()
         cores = {name: round(max(after[name] - self.before[name], 0.0) / elapsed, 3) for name in after}
         accounted = sum(value for name, value in cores.items() if name != "machine_busy")
@@ -615,7 +674,7 @@ def machine_info() -> dict[str, Any]:
         "kernel": platform.release(),
         "versions": versions,
         "postgresql_settings": pg_settings,
-        "gunicorn": {"workers": GUNICORN_WORKERS, "worker_class": GUNICORN_WORKER_CLASS},
+        "gunicorn": gunicorn_shape(),
     }
 
 

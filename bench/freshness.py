@@ -1,8 +1,8 @@
 """4. Freshness: from the 202 of a command to the read model showing its change.
 
-gunicorn and one Celery worker (concurrency: the machine's cores, as `celery worker` defaults)
-on a scratch database and a scratch RabbitMQ vhost. Commands are change-price on a pool of
-products registered (and projected) beforehand.
+The service as deployed (gunicorn with deploy/gunicorn.conf.py, a Celery worker with its default
+concurrency, the machine's cores, and beat) on a scratch database and a scratch RabbitMQ vhost.
+Commands are change-price on a pool of products registered (and projected) beforehand.
 
 t0 is when the client has read the whole 202 response. t1 comes from polling the read model
 table itself (read_product_catalog, by product id, for version >= the command's version) on a
@@ -180,7 +180,8 @@ def run(ctx: Run) -> dict[str, Any]:
     pool = ctx.size(400, 40)
     with ctx.vhost() as vhost, ctx.scratch_database() as database:
         env = ctx.service_env(database, vhost)
-        with ctx.gunicorn(env) as service, ctx.celery_worker(env) as worker:
+        with ctx.deployed(env) as deployment:
+            service, worker = deployment.service, deployment.worker
             token = ctx.token
             log(f"freshness: registering {pool} products")
             ids = _register_pool(service.base_url, token, pool)
@@ -193,7 +194,7 @@ def run(ctx: Run) -> dict[str, Any]:
             poller = Poller(database, POLL_INTERVAL["idle"])
             poller.start()
             settle = {"before_idle_s": worker_settled(database, vhost)}
-            groups = {"gunicorn": [service.process.pid], "celery_worker": [worker.pid]}
+            groups = deployment.groups
             try:
                 log(f"freshness: idle, {idle_count} commands one at a time")
                 meter = CpuMeter(groups).start()

@@ -63,11 +63,16 @@ def _load_note(figures: dict) -> str:
     return note
 
 
+def _gunicorn(g: dict) -> str:
+    threads = f" × {g['threads']} threads" if g.get("threads", 1) > 1 else ""
+    return f"{g['workers']} {g['worker_class']} workers{threads}"
+
+
 def _commands(b: dict) -> list[str]:
     d = b["detail"]
     g = b.get("gunicorn", {"workers": 2, "worker_class": "sync"})
-    out = [f"gunicorn `project.wsgi`, {g['workers']} {g['worker_class']} workers serving both sides, one Celery "
-           f"worker projecting; {b['connections']} connections from {b['generator']}, {b['warmup_s']:g} s warm-up "
+    out = [f"gunicorn `project.wsgi` ({_gunicorn(g)}) serving both sides, a Celery worker and beat; "
+           f"{b['connections']} connections from {b['generator']}, {b['warmup_s']:g} s warm-up "
            f"then {b['duration_s']:g} s measured per line, best of {b.get('rounds', 1)} round(s).", ""]
     rows = []
     for key, label in (("crud_create", "CRUD create (POST /crud/products/)"), ("register", "register (POST /api/products/)"),
@@ -81,11 +86,16 @@ def _commands(b: dict) -> list[str]:
         rounds = " / ".join(_num(x["per_second"]) for x in r.get("rounds", []))
         queued = sum((r.get("queued_tasks_after") or {}).values()) if r.get("queued_tasks_after") is not None else None
         others = (cores.get("foreign_processes") or 0) + (cores.get("other_load") or 0) if cores else None
+        cpu = r.get("cpu_ms_per_accepted", {})
         rows.append([label, _num(r["per_second"]), rounds, _num(r["latency"]["p50_ms"], 2),
-                     _num(r["latency"]["p99_ms"], 2), r["error_count"], _num(cores.get("gunicorn"), 2),
-                     _num(cores.get("celery_worker"), 2), _num(cores.get("postgres_bench"), 2),
-                     _num(r["generator_cores"], 2), _num(others, 2), "–" if queued is None else queued])
-    out += _table(["Load", "requests/s", "each round", "p50 ms", "p99 ms", "errors", "gunicorn cores", "worker cores",
+                     _num(r["latency"]["p99_ms"], 2), r["error_count"], _num(cpu.get("system"), 2),
+                     " / ".join(_num(cpu.get(group), 2) for group in ("gunicorn", "celery_worker", "celery_beat",
+                                                                       "postgres_bench", "rabbitmq")),
+                     _num(cores.get("gunicorn"), 2), _num(cores.get("celery_worker"), 2),
+                     _num(cores.get("postgres_bench"), 2), _num(r["generator_cores"], 2), _num(others, 2),
+                     "–" if queued is None else queued])
+    out += _table(["Load", "requests/s", "each round", "p50 ms", "p99 ms", "errors", "CPU ms per accepted command",
+                   "of which gunicorn / worker / beat / PostgreSQL / RabbitMQ", "gunicorn cores", "worker cores",
                    "PostgreSQL cores", "generator cores", "other load", "tasks queued after"], rows)
     return out
 
@@ -193,20 +203,25 @@ def _rebuild(b: dict) -> list[str]:
 
 
 def _queries(b: dict) -> list[str]:
-    out = [f"{_num(b['products'])} products; {b['connections']} connections, {b['warmup_s']:g} s warm-up then "
-           f"{b['duration_s']:g} s per line, best of {b.get('rounds', 1)} round(s).", ""]
+    sizes = b.get("sizes") or [b.get("products")]
+    out = [f"{' and '.join(_num(size) for size in sizes)} products; {b['connections']} connections, "
+           f"{b['warmup_s']:g} s warm-up then {b['duration_s']:g} s per line, best of {b.get('rounds', 1)} round(s).", ""]
     rows = []
     for r in b["rows"]:
-        rows.append([r["query"], _num(r["ours_per_s"]), _num(r["crud_per_s"]), _ratio(r["ratio"]),
-                     _num(r["ours_p99_ms"], 2), _num(r["crud_p99_ms"], 2),
+        rows.append([_num(r.get("products", b.get("products"))), r["query"], _num(r["ours_per_s"]), _num(r["crud_per_s"]),
+                     _ratio(r["ratio"]), _num(r["ours_p99_ms"], 2), _num(r["crud_p99_ms"], 2),
                      _num(r.get("crud_no_count_per_s")) if "crud_no_count_per_s" in r else "–"])
-    out += _table(["Query", "ours requests/s", "CRUD requests/s", "ratio", "ours p99 ms", "CRUD p99 ms",
+    out += _table(["Products", "Query", "ours requests/s", "CRUD requests/s", "ratio", "ours p99 ms", "CRUD p99 ms",
                    "CRUD without COUNT requests/s"], rows)
     return out
 
 
 def _cpu_per_request(line: dict) -> dict[str, float]:
-    """Milliseconds of CPU per request, by process group, from a load line's cores and rate."""
+    """Milliseconds of CPU per request, by process group: measured through the projecting the
+    commands caused where the line has it, else estimated from its cores and rate."""
+    measured = line.get("cpu_ms_per_accepted")
+    if measured:
+        return {group: value for group, value in measured.items() if group != "system"}
     rate = line.get("per_second") or 0
     cores = line.get("cores_used") or {}
     return {group: cores[group] / rate * 1000 for group in ("gunicorn", "celery_worker", "postgres_bench", "rabbitmq")
@@ -223,7 +238,7 @@ def _why_commands(b: dict) -> list[str]:
            f"{_num(theirs.get('postgres_bench'), 2)} in PostgreSQL; register {_num(ours.get('gunicorn'), 2)} in "
            f"gunicorn, {_num(ours.get('celery_worker'), 2)} in the Celery worker, "
            f"{_num(ours.get('postgres_bench'), 2)} in PostgreSQL and {_num(ours.get('rabbitmq'), 2)} in RabbitMQ. "
-           "The worker and most of that PostgreSQL time are the read models (four projections, the relay's "
+           "The worker and most of that PostgreSQL time are the read models (three projections and the relay's "
            "publishes), work the CRUD endpoint does not do; on these 2 cores they run beside gunicorn and take "
            "its CPU."]
     if alone:
@@ -236,7 +251,7 @@ def _why_commands(b: dict) -> list[str]:
         models = sum(ours.values()) - side
         out.append(f"On cores this busy, 0.8x CRUD's rate allows a registration {_num(budget, 2)} ms of CPU in "
                    f"all (CRUD's {_num(sum(theirs.values()), 2)} / 0.8). The command side alone takes "
-                   f"{_num(side, 2)} of them, leaving {_num(budget - side, 2)} ms for the four read models and "
+                   f"{_num(side, 2)} of them, leaving {_num(budget - side, 2)} ms for the three read models and "
                    f"the relay, which take {_num(models, 2)} ms here (worker, and PostgreSQL and RabbitMQ "
                    "beyond what the command side alone uses).")
     return out
@@ -385,8 +400,8 @@ def render(results: dict) -> str:
         ["Django / DRF", f"{versions.get('django')} / {versions.get('djangorestframework')}"],
         ["Celery / kombu", f"{versions.get('celery')} / {versions.get('kombu')}"],
         ["psycopg", versions.get("psycopg")],
-        ["gunicorn", f"{versions.get('gunicorn')} ({machine.get('gunicorn', {}).get('workers')} "
-                     f"{machine.get('gunicorn', {}).get('worker_class')} workers, both sides)"],
+        ["gunicorn", f"{versions.get('gunicorn')} (deploy/gunicorn.conf.py: "
+                     f"{_gunicorn(machine.get('gunicorn', {'workers': '?', 'worker_class': '?'}))}, both sides)"],
         ["PostgreSQL", f"{versions.get('postgresql')} ({', '.join(f'{k}={v}' for k, v in sorted(settings.items()))})"],
         ["RabbitMQ", versions.get("rabbitmq")],
         ["eventsourcing", versions.get("eventsourcing")],
