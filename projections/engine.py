@@ -72,7 +72,7 @@ def catch_up(
             result.outcome = Outcome.BUSY  # the owner drains; see below for why nothing is missed
             return result
         try:
-            checkpoint = _drain(projector, row, progress, result, deadline, batch_size)
+            checkpoint = drain(projector, row, progress, result, deadline, batch_size)
         finally:
             row.unlock()
         # A nudge that found the lock taken relied on this runner. Anything it was sent for
@@ -82,7 +82,7 @@ def catch_up(
             return result
 
 
-def _drain(projector: Projector, row: StateRow, progress: Progress, result: CatchUp, deadline: float,
+def drain(projector: Projector, row: StateRow, progress: Progress, result: CatchUp, deadline: float,
            batch_size: int | None) -> Checkpoint:
     """Apply batches until caught up, blocked or out of time; returns the checkpoint reached.
 
@@ -101,7 +101,7 @@ def _drain(projector: Projector, row: StateRow, progress: Progress, result: Catc
         limit = progress.batch_size(batch_size)
         batch = eventstore.read_all(after=progress.checkpoint, limit=limit, using=row.using)
         if not batch:
-            result.outcome = _caught_up(row, progress)
+            result.outcome = caught_up(row, progress)
             return progress.checkpoint
         # count
         counted = row.count_attempt(progress.checkpoint, batch[-1].position)
@@ -118,39 +118,51 @@ def _drain(projector: Projector, row: StateRow, progress: Progress, result: Catc
             row.stall(batch[0] if progress.suspect else None)
             result.outcome = Outcome.BLOCKED
             return progress.checkpoint
-        # apply
-        started = time.monotonic()
+        # apply, settle
         try:
-            applied, failure = _apply_batch(projector, row, batch, progress, counted)
+            settled = apply_and_settle(projector, row, batch, progress, counted, result)
         except _Moved:
             progress = row.read()
             continue
-        except Exception as error:  # the batch transaction itself failed: nothing was applied
-            event = batch[0] if len(batch) == 1 else None
-            _log_failure(counted.attempts, error, event)
-            row.record_failure(counted.attempts, error, event)
-            result.outcome = Outcome.FAILED
+        if settled is None:
             return progress.checkpoint
-        # settle
-        result.applied += len(applied)
-        if applied:
-            _report(projector.name, applied, time.monotonic() - started)
-        if failure is not None:
-            result.outcome = Outcome.FAILED
-            return applied[-1].checkpoint if applied else progress.checkpoint
-        progress = progress.after_batch(counted, applied)
+        progress = settled
         if len(batch) < limit:
-            result.outcome = _caught_up(row, progress)
+            result.outcome = caught_up(row, progress)
             return progress.checkpoint
 
 
-def _caught_up(row: StateRow, progress: Progress) -> Outcome:
+def apply_and_settle(projector: Projector, row: StateRow, batch: list[RecordedEvent], progress: Progress,
+                     counted: Progress, result: CatchUp) -> Progress | None:
+    """Apply a counted batch and settle it: the progress after it, or None if the projection
+    stopped on a failure (recorded on its row; `result.outcome` says FAILED)."""
+    started = time.monotonic()
+    try:
+        applied, failure = apply_batch(projector, row, batch, progress, counted)
+    except _Moved:
+        raise
+    except Exception as error:  # the batch transaction itself failed: nothing was applied
+        event = batch[0] if len(batch) == 1 else None
+        log_failure(counted.attempts, error, event)
+        row.record_failure(counted.attempts, error, event)
+        result.outcome = Outcome.FAILED
+        return None
+    result.applied += len(applied)
+    if applied:
+        report_batch(projector.name, applied, time.monotonic() - started)
+    if failure is not None:
+        result.outcome = Outcome.FAILED
+        return None
+    return progress.after_batch(counted, applied)
+
+
+def caught_up(row: StateRow, progress: Progress) -> Outcome:
     if progress.status == ProjectionState.REBUILDING:
         row.finish_rebuilding()
     return Outcome.CAUGHT_UP
 
 
-def _report(name: str, applied: list[RecordedEvent], seconds: float) -> None:
+def report_batch(name: str, applied: list[RecordedEvent], seconds: float) -> None:
     """One log line per batch, naming the commands' correlation ids, and the batch's metrics."""
     metrics.observe_batch(name, applied, seconds)
     log.info("Applied %s event(s) to %s", len(applied), name, extra=metrics.batch_log_fields(name, applied, seconds))
@@ -160,7 +172,7 @@ class _Moved(Exception):
     """The checkpoint was moved under this runner (possible on SQLite only): read it again."""
 
 
-def _apply_batch(projector: Projector, row: StateRow, batch: list[RecordedEvent], progress: Progress,
+def apply_batch(projector: Projector, row: StateRow, batch: list[RecordedEvent], progress: Progress,
                  counted: Progress) -> tuple[list, ProjectionFailed | None]:
     """Apply the batch and advance the checkpoint in one transaction; returns (applied, failure).
 
@@ -182,7 +194,7 @@ def _apply_batch(projector: Projector, row: StateRow, batch: list[RecordedEvent]
         _check_not_moved(row, counted)
         applied, failure = _apply(projector, batch, row.using)
         if failure is not None:
-            _log_failure(counted.attempts, failure.cause, failure.event)
+            log_failure(counted.attempts, failure.cause, failure.event)
         row.advance(applied, progress, counted, failure)
     return applied, failure
 
@@ -225,7 +237,7 @@ def _apply(projector: Projector, batch: list[RecordedEvent], using: str) -> tupl
     return batch[:index], failure
 
 
-def _log_failure(attempts: int, cause: BaseException, event: RecordedEvent | None) -> None:
+def log_failure(attempts: int, cause: BaseException, event: RecordedEvent | None) -> None:
     where = f" at {event.checkpoint} ({event.type} {event.event_id})" if event else ""
     log.error("Projection failed%s on attempt %s: %s", where, attempts, error_detail(cause))
 

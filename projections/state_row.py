@@ -23,6 +23,8 @@ from .progress import ACTIVE, Progress
 from .projectors.base import ProjectionFailed, retryable
 
 TABLE = ProjectionState._meta.db_table
+# A projection's runner lock is the advisory lock on hashtext(LOCK_PREFIX || its name).
+LOCK_PREFIX = "projection:"
 _PROGRESS = "last_tx, last_position, status, attempts, suspect_until, next_retry_at"
 
 # A fresh set of attempts, due now.
@@ -44,7 +46,7 @@ class StateRow:
         self.using = using
         self.version = version  # what a row created here says built its tables
         self.backend = backends.of(using)
-        self.lock_key = f"projection:{name}"
+        self.lock_key = f"{LOCK_PREFIX}{name}"
 
     # --- the runner lock ---------------------------------------------------------------------
 
@@ -221,6 +223,70 @@ class StateRow:
 
     def _adapt(self, value):
         return connections[self.using].ops.adapt_datetimefield_value(value) if isinstance(value, datetime) else value
+
+    def _execute(self, sql: str, params: list) -> list[tuple]:
+        return execute(self.using, sql, params)
+
+
+class StateRows:
+    """The state rows of projections that run one round together (projections/rounds.py): the
+    hot statements of StateRow, each one statement for all of them. PostgreSQL only, as the
+    rounds are: it needs the runner locks.
+    """
+
+    def __init__(self, rows: list[StateRow]) -> None:
+        self.rows = {row.name: row for row in rows}
+        self.using = rows[0].using
+
+    def lock_and_read(self) -> dict[str, Progress | None]:
+        """Take each runner lock that is free and read the rows, in ONE statement (see
+        StateRow.lock_and_read); None for a projection whose lock another runner holds."""
+        found = self._execute(
+            f"SELECT k.name, pg_try_advisory_lock(hashtext(%s || k.name)), s.last_tx, s.last_position,"
+            f" s.status, s.attempts, s.suspect_until, s.next_retry_at"
+            f" FROM unnest(%s::text[]) AS k(name) LEFT JOIN {TABLE} s ON s.name = k.name",
+            [LOCK_PREFIX, list(self.rows)],
+        )
+        progress: dict[str, Progress | None] = {}
+        for name, owned, last_tx, last_position, *fields in found:
+            if not owned:
+                progress[name] = None
+            elif fields[0] is None:  # no row yet
+                progress[name] = self.rows[name].read()
+            else:
+                progress[name] = Progress(Checkpoint(last_tx, last_position), *fields)
+        return progress
+
+    def count_attempts(self, names: list[str], checkpoint: Checkpoint, batch_end: int) -> dict[str, Progress]:
+        """StateRow.count_attempt for each of `names` at the same checkpoint; those it could not
+        count (not at that checkpoint, or not allowed to run now) are left out."""
+        now = timezone.now()
+        counted = self._execute(
+            f"UPDATE {TABLE} SET attempts = attempts + 1, suspect_until = COALESCE(suspect_until, %s)"
+            f" WHERE name = ANY(%s) AND last_tx = %s AND last_position = %s AND status IN (%s, %s, %s)"
+            f" AND (next_retry_at IS NULL OR next_retry_at <= %s)"
+            f" RETURNING name, attempts, status, suspect_until, last_tx, last_position",
+            [batch_end, list(names), checkpoint.tx, checkpoint.position, *ACTIVE, now],
+        )
+        return {name: Progress(Checkpoint(last_tx, last_position), status, attempts, suspect_until)
+                for name, attempts, status, suspect_until, last_tx, last_position in counted}
+
+    def advance(self, names: list[str], applied: list[RecordedEvent]) -> None:
+        """StateRow.advance of a whole batch that succeeded for each of `names`, none of them
+        going one event at a time: past the batch, the failure cleared, a rebuild still one."""
+        self._execute(
+            f"UPDATE {TABLE} SET last_tx = %s, last_position = %s, updated_at = %s, attempts = 0,"
+            f" next_retry_at = NULL, suspect_until = NULL, last_error = '', failed_position = NULL,"
+            f" status = CASE WHEN status = %s THEN status ELSE %s END, events_applied = events_applied + %s"
+            f" WHERE name = ANY(%s)",
+            [applied[-1].tx, applied[-1].position, timezone.now(), ProjectionState.REBUILDING,
+             ProjectionState.RUNNING, len(applied), list(names)],
+        )
+
+    def unlock(self, names: list[str]) -> None:
+        if names:
+            self._execute("SELECT pg_advisory_unlock(hashtext(%s || k)) FROM unnest(%s::text[]) AS k",
+                          [LOCK_PREFIX, list(names)])
 
     def _execute(self, sql: str, params: list) -> list[tuple]:
         return execute(self.using, sql, params)

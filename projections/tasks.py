@@ -1,7 +1,7 @@
 """Celery tasks: thin interfaces over the engine. They carry no events, only names.
 
-A command's nudge is one task on `projections.nudge` that catches every projection up in turn,
-each for a short time budget. Each projection also has its own queue, for beat's sweep and for
+A command's nudge is one task on `projections.nudge` that catches every projection up, the
+table projections together in shared rounds (projections/rounds.py), each for a short time budget. Each projection also has its own queue, for beat's sweep and for
 a catch-up that needs longer, so a backlog in one (the relay waiting on broker confirms, a
 long replay) never holds up the others; one worker consumes every queue by default, and a
 deployment can give a queue its own workers (`celery -A project worker -Q projection.<name>`).
@@ -16,7 +16,7 @@ from django.conf import settings
 
 from products.nudge import publish_nudge
 
-from . import engine, generations, projectors
+from . import engine, generations, projectors, rounds
 from .progress import Outcome
 from .queues import projection_queue
 
@@ -35,10 +35,14 @@ def catch_up(name: str | None = None) -> dict | list[dict]:
     if name is not None:
         return _catch_up(name, time_budget=None)
     _pace_nudges()
-    names = list(projectors.all_projectors())
+    configured = projectors.all_projectors()
     budget = settings.PROJECTION_NUDGE_TIME_BUDGET
-    # Each catch-up leaves its look after releasing its lock to one look for them all at the end.
-    results = [_catch_up(name, time_budget=budget, look_again=False) for name in names]
+    # The table projections in shared rounds (projections/rounds.py), the others one by one. Each
+    # catch-up leaves its look after releasing its lock to one look for them all at the end.
+    together = [projector for projector in configured.values() if rounds.joins_rounds(projector)]
+    results = [_result(name, outcome) for name, outcome in rounds.catch_up_together(together, budget).items()]
+    results += [_catch_up(name, time_budget=budget, look_again=False)
+                for name, projector in configured.items() if not rounds.joins_rounds(projector)]
     # The look is owed for what this round caught up. Not for a projection that is blocked (its
     # retry comes when due, from the sweep), out of time (continued in its own queue) or busy
     # (its runner looks).
@@ -89,7 +93,10 @@ def _pace_nudges() -> None:
 
 
 def _catch_up(name: str, time_budget: float | None, look_again: bool = True) -> dict:
-    result = engine.catch_up(projectors.get(name), time_budget=time_budget, look_again=look_again)
+    return _result(name, engine.catch_up(projectors.get(name), time_budget=time_budget, look_again=look_again))
+
+
+def _result(name: str, result: engine.CatchUp) -> dict:
     if result.outcome == Outcome.OUT_OF_TIME:
         catch_up.apply_async(args=[name], queue=projection_queue(name))  # continue in a fresh task
     return {"projection": name, "applied": result.applied, "outcome": result.outcome}

@@ -1,0 +1,140 @@
+"""One round for several table projections: one log read, one attempt count, one transaction.
+
+A command's nudge catches every projection up. Run one by one, each row projection paid the
+same fixed cost per round (its lock, its state row, its read of the log, its attempt count, its
+transaction), which under a stream of commands cost more than the events did. Here the table
+projections that stand at the same checkpoint go together: each statement of the engine's
+contract (projections/engine.py) is made once for all of them, and one transaction applies the
+batch to each projector and advances all their checkpoints.
+
+What each projection is promised does not change. Each keeps its own state row and runner
+lock: one another runner holds is left to it (`busy`). One that is stalled, waiting for a
+retry, going one event at a time after a worker died, or behind the others, runs alone, as
+engine.catch_up runs it. If the shared transaction fails, it is rolled back whole and each
+projection applies the batch in a transaction of its own, so an event that fails in one
+projection retries and stalls that projection alone while the others go on.
+
+Only table projectors join: they write nothing but rows in the engine's transaction, so a
+rolled-back round leaves no trace. PostgreSQL only (it takes the runner locks); elsewhere the
+projections run one by one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, transaction
+from django.utils import timezone
+
+from products import eventstore
+
+from . import backends
+from .engine import CatchUp, apply_and_settle, catch_up, caught_up, drain, projector_version, report_batch
+from .progress import Outcome, Progress
+from .projectors.base import Projector, TableProjector
+from .state_row import StateRow, StateRows
+
+
+def joins_rounds(projector: Projector) -> bool:
+    return isinstance(projector, TableProjector)
+
+
+def catch_up_together(projectors: list[Projector], time_budget: float | None = None,
+                      using: str = DEFAULT_DB_ALIAS) -> dict[str, CatchUp]:
+    """engine.catch_up(look_again=False) of each projector, in shared rounds where they can be.
+
+    The caller makes the look after the locks are released (engine.unread), as for one."""
+    if len(projectors) < 2 or not backends.of(using).runner_lock:
+        return {p.name: catch_up(p, time_budget, using, look_again=False) for p in projectors}
+    deadline = time.monotonic() + (time_budget or settings.PROJECTION_TIME_BUDGET)
+    by_name = {p.name: p for p in projectors}
+    rows = {p.name: StateRow(p.name, using, projector_version(p)) for p in projectors}
+    results = {name: CatchUp() for name in by_name}
+    shared = StateRows(list(rows.values()))
+    progress = shared.lock_and_read()
+    owned = [name for name, at in progress.items() if at is not None]
+    for name in by_name.keys() - set(owned):
+        results[name].outcome = Outcome.BUSY  # its runner drains what this round was sent for
+    try:
+        members = _members({name: progress[name] for name in owned})
+        alone = {name: progress[name] for name in owned if name not in members}
+        if members:
+            alone.update(_drain_together(by_name, rows, shared, members, results, deadline))
+        for name, at in alone.items():
+            drain(by_name[name], rows[name], at, results[name], deadline, None)
+    finally:
+        shared.unlock(owned)
+    return results
+
+
+def _members(progress: dict[str, Progress]) -> dict[str, Progress]:
+    """Those that can share a round: free to run now, batch by batch, at the checkpoint most of
+    them share. Fewer than two: nobody (alone costs the same)."""
+    now = timezone.now()
+    able = {name: at for name, at in progress.items() if at.may_run(now) and not at.suspect}
+    if not able:
+        return {}
+    checkpoint, count = Counter(at.checkpoint for at in able.values()).most_common(1)[0]
+    return {name: at for name, at in able.items() if at.checkpoint == checkpoint} if count >= 2 else {}
+
+
+def _drain_together(by_name: dict[str, Projector], rows: dict[str, StateRow], shared: StateRows,
+                    members: dict[str, Progress], results: dict[str, CatchUp], deadline: float) -> dict[str, Progress]:
+    """Shared batches until the members are caught up or out of time. Returns the projections
+    that left the round on the way and must go on alone, with their progress."""
+    alone: dict[str, Progress] = {}
+    limit = settings.PROJECTION_BATCH_SIZE
+    while members:
+        if time.monotonic() > deadline:
+            for name in members:
+                results[name].outcome = Outcome.OUT_OF_TIME
+            return alone
+        checkpoint = next(iter(members.values())).checkpoint
+        batch = eventstore.read_all(after=checkpoint, limit=limit, using=shared.using)
+        if not batch:
+            for name, at in members.items():
+                results[name].outcome = caught_up(rows[name], at)
+            return alone
+        counted = shared.count_attempts(list(members), checkpoint, batch[-1].position)
+        for name in members.keys() - counted.keys():  # it moved, or may not run now: it says why alone
+            alone[name] = rows[name].read()
+        over = {name for name, at in counted.items() if at.attempts > settings.PROJECTION_MAX_ATTEMPTS}
+        for name in over:  # out of attempts with no failure recorded, as engine.drain stalls it
+            rows[name].stall(None)
+            results[name].outcome = Outcome.BLOCKED
+        members = {name: members[name] for name in counted if name not in over}
+        if not members:
+            return alone
+        members = _apply_together(by_name, rows, shared, members, counted, batch, results)
+        if len(batch) < limit:
+            for name, at in members.items():
+                results[name].outcome = caught_up(rows[name], at)
+            return alone
+    return alone
+
+
+def _apply_together(by_name: dict[str, Projector], rows: dict[str, StateRow], shared: StateRows,
+                    members: dict[str, Progress], counted: dict[str, Progress], batch: list,
+                    results: dict[str, CatchUp]) -> dict[str, Progress]:
+    """The batch to every member and their checkpoints past it, in one transaction; if that
+    fails, each member's own batch transaction (engine.apply_and_settle). The members that go on."""
+    started = time.monotonic()
+    try:
+        with transaction.atomic(using=shared.using):
+            for name in members:
+                by_name[name].apply(batch, shared.using)
+            shared.advance(list(members), batch)
+    except Exception:
+        going_on = {}
+        for name, at in members.items():
+            settled = apply_and_settle(by_name[name], rows[name], batch, at, counted[name], results[name])
+            if settled is not None:
+                going_on[name] = settled
+        return going_on
+    seconds = time.monotonic() - started
+    for name in members:
+        results[name].applied += len(batch)
+        report_batch(name, batch, seconds)
+    return {name: at.after_batch(counted[name], batch) for name, at in members.items()}
