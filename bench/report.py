@@ -17,6 +17,7 @@ TITLES = {
     "rebuild": "5. Rebuild",
     "queries": "6. Queries",
     "upcasting": "7. Upcasting",
+    "sustained": "8. Sustained commands",
 }
 
 
@@ -342,8 +343,27 @@ def _upcasting(b: dict) -> list[str]:
     return out
 
 
+def _sustained(b: dict) -> list[str]:
+    rows = []
+    for side, label in (("ours", "register (POST /api/products/)"), ("crud", "CRUD create (POST /crud/products/)")):
+        for s in b["steps"].get(side, []):
+            fresh = s.get("freshness", {})
+            rows.append([label, _num(s["rate"]), _num(s["achieved_rate"]), _num(s["command_latency_from_due"]["p50_ms"], 1),
+                         _num(s["command_latency_from_due"]["p99_ms"], 1),
+                         _num(fresh.get("p50_ms"), 1) if fresh else "–", _num(fresh.get("p99_ms"), 1) if fresh else "–",
+                         s["failed"], "kept" if s["kept"] else "**not kept**"])
+    out = _table(["Side", "rate /s", "achieved /s", "command p50 ms (from due)", "command p99 ms", "freshness p50 ms",
+                  "freshness p99 ms", "failed", ""], rows)
+    kept = b["kept"]
+    out += ["", f"Highest rate kept: the service {_num(kept['ours'])}/s, CRUD {_num(kept['crud'])}/s "
+                f"({b['seconds_per_rate']:g} s per rate, from {b['start']}/s in steps of {b['step']}/s, at most "
+                f"{b['ceiling']}/s)."]
+    return out
+
+
 SECTIONS = {"commands_http": _commands, "appends": _appends, "projections": _projections, "freshness": _freshness,
-            "rebuild": _rebuild, "queries": _queries, "upcasting": _upcasting}
+            "rebuild": _rebuild, "queries": _queries, "upcasting": _upcasting,
+            "sustained": _sustained}
 
 
 def _code(code: dict) -> str:
