@@ -1,11 +1,16 @@
-"""One round for several table projections: one log read, one attempt count, one transaction.
+"""One round for the projections at the same checkpoint: one lock, one log read, one attempt
+count, one transaction for the table projections, one unlock.
 
-A command's nudge catches every projection up. Run one by one, each row projection paid the
-same fixed cost per round (its lock, its state row, its read of the log, its attempt count, its
-transaction), which under a stream of commands cost more than the events did. Here the table
-projections that stand at the same checkpoint go together: each statement of the engine's
-contract (projections/engine.py) is made once for all of them, and one transaction applies the
-batch to each projector and advances all their checkpoints.
+A command's nudge catches every projection up. Run one by one, each projection paid the same
+fixed cost per round (its lock, its state row, its read of the log, its attempt count, its
+transaction, its unlock), which under a stream of commands cost more than the events did.
+Here the projections that stand at the same checkpoint go together: each statement of the
+engine's contract (projections/engine.py) is made once for all of them, and one transaction
+applies the batch to every table projector and advances their checkpoints. A projector that is
+not a table projector (the integration relay) shares the lock, the read and the count, and
+applies the batch after that transaction in its own, as engine.catch_up would: what it does
+outside the database (a publish) must never be rolled back and repeated because another
+projection failed.
 
 What each projection is promised does not change. Each keeps its own state row and runner
 lock: one another runner holds is left to it (`busy`). One that is stalled, waiting for a
@@ -14,9 +19,7 @@ engine.catch_up runs it. If the shared transaction fails, it is rolled back whol
 projection applies the batch in a transaction of its own, so an event that fails in one
 projection retries and stalls that projection alone while the others go on.
 
-Only table projectors join: they write nothing but rows in the engine's transaction, so a
-rolled-back round leaves no trace. PostgreSQL only (it takes the runner locks); elsewhere the
-projections run one by one.
+PostgreSQL only (it takes the runner locks); elsewhere the projections run one by one.
 """
 
 from __future__ import annotations
@@ -37,7 +40,9 @@ from .projectors.base import Projector, TableProjector
 from .state_row import StateRow, StateRows
 
 
-def joins_rounds(projector: Projector) -> bool:
+def shares_transaction(projector: Projector) -> bool:
+    """Whether it writes nothing but rows in the engine's transaction, so that a rolled-back
+    round leaves no trace of it."""
     return isinstance(projector, TableProjector)
 
 
@@ -118,23 +123,29 @@ def _drain_together(by_name: dict[str, Projector], rows: dict[str, StateRow], sh
 def _apply_together(by_name: dict[str, Projector], rows: dict[str, StateRow], shared: StateRows,
                     members: dict[str, Progress], counted: dict[str, Progress], batch: list,
                     results: dict[str, CatchUp]) -> dict[str, Progress]:
-    """The batch to every member and their checkpoints past it, in one transaction; if that
-    fails, each member's own batch transaction (engine.apply_and_settle). The members that go on."""
+    """The batch to every table projector and their checkpoints past it, in one transaction, then
+    to each other member in its own (engine.apply_and_settle); if the shared transaction fails,
+    every member in its own. The members that go on, with their progress."""
+    in_transaction = [name for name in members if shares_transaction(by_name[name])]
+    going_on: dict[str, Progress] = {}
+    by_itself = [name for name in members if name not in in_transaction]
     started = time.monotonic()
     try:
         with transaction.atomic(using=shared.using):
-            for name in members:
+            for name in in_transaction:
                 by_name[name].apply(batch, shared.using)
-            shared.advance(list(members), batch)
+            if in_transaction:
+                shared.advance(in_transaction, batch)
     except Exception:
-        going_on = {}
-        for name, at in members.items():
-            settled = apply_and_settle(by_name[name], rows[name], batch, at, counted[name], results[name])
-            if settled is not None:
-                going_on[name] = settled
-        return going_on
-    seconds = time.monotonic() - started
-    for name in members:
-        results[name].applied += len(batch)
-        report_batch(name, batch, seconds)
-    return {name: at.after_batch(counted[name], batch) for name, at in members.items()}
+        by_itself = list(members)  # each in its own transaction, the failing event found there
+    else:
+        seconds = time.monotonic() - started
+        for name in in_transaction:
+            results[name].applied += len(batch)
+            report_batch(name, batch, seconds)
+            going_on[name] = members[name].after_batch(counted[name], batch)
+    for name in by_itself:
+        settled = apply_and_settle(by_name[name], rows[name], batch, members[name], counted[name], results[name])
+        if settled is not None:
+            going_on[name] = settled
+    return going_on

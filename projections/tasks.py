@@ -1,7 +1,7 @@
 """Celery tasks: thin interfaces over the engine. They carry no events, only names.
 
-A command's nudge is one task on `projections.nudge` that catches every projection up, the
-table projections together in shared rounds (projections/rounds.py), each for a short time budget. Each projection also has its own queue, for beat's sweep and for
+A command's nudge is one task on `projections.nudge` that catches every projection up in
+shared rounds (projections/rounds.py), for a short time budget. Each projection also has its own queue, for beat's sweep and for
 a catch-up that needs longer, so a backlog in one (the relay waiting on broker confirms, a
 long replay) never holds up the others; one worker consumes every queue by default, and a
 deployment can give a queue its own workers (`celery -A project worker -Q projection.<name>`).
@@ -37,12 +37,10 @@ def catch_up(name: str | None = None) -> dict | list[dict]:
     _pace_nudges()
     configured = projectors.all_projectors()
     budget = settings.PROJECTION_NUDGE_TIME_BUDGET
-    # The table projections in shared rounds (projections/rounds.py), the others one by one. Each
-    # catch-up leaves its look after releasing its lock to one look for them all at the end.
-    together = [projector for projector in configured.values() if rounds.joins_rounds(projector)]
-    results = [_result(name, outcome) for name, outcome in rounds.catch_up_together(together, budget).items()]
-    results += [_catch_up(name, time_budget=budget, look_again=False)
-                for name, projector in configured.items() if not rounds.joins_rounds(projector)]
+    # In shared rounds (projections/rounds.py), leaving the look after releasing the locks to one
+    # look for them all at the end.
+    caught_up = rounds.catch_up_together(list(configured.values()), budget)
+    results = [_result(name, outcome) for name, outcome in caught_up.items()]
     # The look is owed for what this round caught up. Not for a projection that is blocked (its
     # retry comes when due, from the sweep), out of time (continued in its own queue) or busy
     # (its runner looks).

@@ -169,3 +169,40 @@ def test_a_projection_behind_the_others_catches_up_alone_in_the_same_round(toget
     assert results["price_history"].applied == 2 and results["product_catalog"].applied == 1
     assert set(checkpoints().values()) == {log_end()}
     assert PriceHistoryEntry.objects.filter(product_id__in=[first, second]).count() == 2
+
+
+@pytest.mark.parametrize("relay_in_the_transaction", [False, True], ids=["as_shipped", "control"])
+def test_the_relay_shares_the_round_but_publishes_outside_its_transaction_once(
+    together, subscriber, monkeypatch, relay_in_the_transaction
+):
+    """A failure in the shared transaction is rolled back and retried by each table projection;
+    the relay's publishes are not in it, so none of them is repeated. The control puts the relay
+    in the shared transaction: its publishes are then made twice."""
+    from tests.integration.test_relay import received, relay_catch_up
+
+    connection, queue = subscriber
+    relay_catch_up()
+    received(connection, queue)
+    relay = projectors.get("integration_relay")
+    members = [*together, relay]
+    assert engine.catch_up(relay).outcome == Outcome.CAUGHT_UP
+    for projector in together:  # every member at the same checkpoint, as a shared round wants them
+        engine.catch_up(projector)
+    ids = [register() for _ in range(3)]
+    poison_the_catalog(monkeypatch, {ids[1]})
+    if relay_in_the_transaction:
+        monkeypatch.setattr(rounds, "shares_transaction", lambda projector: True)
+    try:
+        results = rounds.catch_up_together(members)
+        assert results["integration_relay"].outcome == Outcome.CAUGHT_UP
+        assert results["integration_relay"].applied == 3
+        assert results["product_catalog"].outcome == Outcome.FAILED
+        published = sorted(m["stream_id"] for m in received(connection, queue) if uuid.UUID(m["stream_id"]) in ids)
+        if relay_in_the_transaction:
+            assert published == sorted(map(str, ids * 2))  # published in the failed round, then again
+        else:
+            assert published == sorted(map(str, ids))  # each once
+    finally:
+        monkeypatch.undo()
+        engine.retry("product_catalog")
+        assert engine.catch_up(projectors.get("product_catalog")).outcome == Outcome.CAUGHT_UP
