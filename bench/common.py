@@ -519,11 +519,21 @@ class CpuMeter:
         self.before: dict[str, float] = {}
         self.t0 = 0.0
 
-    def _snapshot(self) -> dict[str, float]:
+    def _snapshot(self) -> tuple[dict[str, dict[tuple, float]], float]:
+        """Each group's processes, keyed by (pid, start time) so a reused pid is another process,
+        with their CPU seconds so far; and the machine's busy seconds."""
         psutil = self.psutil
-        snap: dict[str, float] = {name: 0.0 for name in self.groups}
-        snap.update(bench_client=0.0, postgres_bench=0.0, postgres_other=0.0, rabbitmq=0.0, foreign_processes=0.0)
+        groups = [*self.groups, "bench_client", "postgres_bench", "postgres_other", "rabbitmq", "foreign_processes"]
+        snap: dict[str, dict[tuple, float]] = {name: {} for name in groups}
         seen: set[int] = set()
+
+        def add(group: str, process) -> None:
+            seen.add(process.pid)
+            try:
+                snap[group][(process.pid, process.create_time())] = _cpu(process)
+            except psutil.Error:
+                pass
+
         try:  # this process (load generation, polling) and what it started, less the measured groups
             me = psutil.Process(os.getpid())
             mine = [me, *me.children(recursive=True)]
@@ -537,38 +547,25 @@ class CpuMeter:
                 except psutil.Error:
                     continue
                 for member in members:
-                    if member.pid in seen:
-                        continue
-                    seen.add(member.pid)
-                    try:
-                        snap[name] += _cpu(member)
-                    except psutil.Error:
-                        pass
+                    if member.pid not in seen:
+                        add(name, member)
         for member in mine:
             if member.pid not in seen:
-                seen.add(member.pid)
-                try:
-                    snap["bench_client"] += _cpu(member)
-                except psutil.Error:
-                    pass
+                add("bench_client", member)
         for proc in psutil.process_iter(["name", "cmdline"]):
             if proc.pid in seen:
                 continue
             name = proc.info.get("name") or ""
-            try:
-                if name.startswith("postgres"):
-                    cmdline = " ".join(proc.info.get("cmdline") or [])
-                    snap["postgres_bench" if " bench_" in cmdline else "postgres_other"] += _cpu(proc)
-                elif name.startswith("beam"):
-                    snap["rabbitmq"] += _cpu(proc)
-                else:
-                    # Other users of the machine (tests, builds) that lived through the interval.
-                    snap["foreign_processes"] += _cpu(proc)
-            except psutil.Error:
-                pass
+            if name.startswith("postgres"):
+                cmdline = " ".join(proc.info.get("cmdline") or [])
+                add("postgres_bench" if " bench_" in cmdline else "postgres_other", proc)
+            elif name.startswith("beam"):
+                add("rabbitmq", proc)
+            else:
+                # Other users of the machine (tests, builds) while it was measured.
+                add("foreign_processes", proc)
         machine = psutil.cpu_times()
-        snap["machine_busy"] = machine.user + machine.system + getattr(machine, "softirq", 0) + getattr(machine, "irq", 0)
-        return snap
+        return snap, machine.user + machine.system + getattr(machine, "softirq", 0) + getattr(machine, "irq", 0)
 
     def start(self) -> "CpuMeter":
         self.t0 = time.monotonic()
@@ -576,11 +573,18 @@ class CpuMeter:
         return self
 
     def stop(self) -> dict[str, float]:
+        """Average cores per group. A process counts for the CPU it used between the two
+        snapshots (all of it, if it started in between); one that ended in between is missed,
+        rather than taking its whole life's CPU off its group, as a sum per group would."""
         if not self.psutil:
             return {}
         elapsed = self.elapsed = time.monotonic() - self.t0
-        after = self._snapshot()
-        cores = {name: round(max(after[name] - self.before[name], 0.0) / elapsed, 3) for name in after}
+        (before, busy_before), (after, busy_after) = self.before, self._snapshot()
+        cores = {}
+        for group, processes in after.items():
+            used = sum(max(cpu - before[group].get(key, 0.0), 0.0) for key, cpu in processes.items())
+            cores[group] = round(used / elapsed, 3)
+        cores["machine_busy"] = round(max(busy_after - busy_before, 0.0) / elapsed, 3)
         accounted = sum(value for name, value in cores.items() if name != "machine_busy")
         cores["other_load"] = round(max(cores["machine_busy"] - accounted, 0.0), 3)
         return cores
