@@ -8,7 +8,7 @@ from kombu import Connection
 from products import handlers
 from products.nudge import publish_nudge
 from project.queues import capped_queue
-from projections import engine, projectors, tasks
+from projections import engine, projectors, rounds, tasks
 from projections.models import ProjectionState
 from tests import settings as test_settings
 from tests.support.history import random_history
@@ -82,18 +82,17 @@ def round_queue(committed_db, settings, monkeypatch):
 
 
 def a_command_comes_in_after_the_last_projection(monkeypatch) -> list:
-    """Store one registration while the round is on its last projection, after its batch."""
-    last = list(projectors.all_projectors())[-1]
+    """Store one registration once the round has applied its batches, before it looks again."""
     arrived: list = []
-    real = tasks._catch_up
+    real = rounds.catch_up_together
 
-    def catch_up(name, time_budget, look_again=True):
-        result = real(name, time_budget, look_again)
-        if name == last and not arrived:
-            arrived.extend(random_history(commands=1, products=1, seed=len(name)))
-        return result
+    def catch_up_together(members, time_budget=None, using="default"):
+        results = real(members, time_budget, using)
+        if not arrived:
+            arrived.extend(random_history(commands=1, products=1, seed=7))
+        return results
 
-    monkeypatch.setattr(tasks, "_catch_up", catch_up)
+    monkeypatch.setattr(rounds, "catch_up_together", catch_up_together)
     return arrived
 
 
