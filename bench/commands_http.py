@@ -33,8 +33,7 @@ from typing import Any
 
 from . import loadgen
 from .common import (CpuMeter, Run, connect, gunicorn_shape, log, projections_caught_up, queued_messages, ratio,
-                     worker_settled)
-from .datagen import CATEGORIES
+                     seed_crud_categories, worker_settled)
 
 CONNECTIONS = 4
 REGISTER_BODY = ('{"sku": "{sku}", "name": "Bench kettle {sku}", "description": "A kettle for the benchmark.",'
@@ -86,8 +85,7 @@ def run(ctx: Run) -> dict[str, Any]:
     tag = secrets.token_hex(3)
     with ctx.vhost() as vhost, ctx.scratch_database() as database:
         env = ctx.service_env(database, vhost)
-        with connect(database) as conn:
-            conn.execute("INSERT INTO crud_category (name) SELECT unnest(%s::text[])", (CATEGORIES,))
+        seed_crud_categories(database)
         with ctx.deployed(env) as deployment:
             service, groups = deployment.service, deployment.groups
             token = ctx.token

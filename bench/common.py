@@ -36,6 +36,8 @@ from tests.support import spawning
 from tests.support.spawning import free_port, stop
 from tests.support.stats import percentile
 
+from .datagen import CATEGORIES
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
 LATEST = RESULTS_DIR / "latest.json"
@@ -439,42 +441,46 @@ class Run:
                 "--hostname", f"bench-{secrets.token_hex(3)}@%h", "--without-gossip", "--without-mingle"]
         if concurrency:
             args += ["--concurrency", str(concurrency)]
-        process, log_path = start(args, env, f"worker-{secrets.token_hex(3)}")
-        process.log_path = log_path  # type: ignore[attr-defined]
-        try:
-            def ready() -> bool:
-                if process.poll() is not None:
-                    raise RuntimeError(f"the Celery worker exited early; see {log_path}")
-                return " ready." in log_path.read_text(errors="replace")
-
-            wait_until(ready, timeout=90, interval=0.2, what="the Celery worker to be ready")
+        with _started(args, env, "worker", " ready.", "the Celery worker to be ready", 90) as process:
             yield process
-        finally:
-            stop(process)
-
 
     @contextmanager
     def celery_beat(self, env: dict[str, str]) -> Iterator[subprocess.Popen]:
         """Celery beat, as the compose file runs it (its schedule file under the run's own var dir)."""
         schedule = LOG_DIR / f"beat-schedule-{secrets.token_hex(3)}"
         args = [sys.executable, "-m", "celery", "-A", "project", "beat", "--loglevel", "INFO", "-s", str(schedule)]
-        process, log_path = start(args, env, f"beat-{secrets.token_hex(3)}")
-        try:
-            def started() -> bool:
-                if process.poll() is not None:
-                    raise RuntimeError(f"Celery beat exited early; see {log_path}")
-                return "beat: Starting..." in log_path.read_text(errors="replace")
-
-            wait_until(started, timeout=60, interval=0.2, what="Celery beat to start")
+        with _started(args, env, "beat", "beat: Starting...", "Celery beat to start", 60) as process:
             yield process
-        finally:
-            stop(process)
 
     @contextmanager
     def deployed(self, env: dict[str, str]) -> Iterator["Deployment"]:
         """The whole service as deployed: gunicorn, a Celery worker (its default concurrency) and beat."""
         with self.gunicorn(env) as service, self.celery_worker(env) as worker, self.celery_beat(env) as beat:
             yield Deployment(service, worker, beat)
+
+
+@contextmanager
+def _started(args: list[str], env: dict[str, str], name: str, marker: str, what: str,
+             timeout: float) -> Iterator[subprocess.Popen]:
+    """A process of the service, once its log shows `marker`; stopped when the block ends."""
+    process, log_path = start(args, env, f"{name}-{secrets.token_hex(3)}")
+    process.log_path = log_path  # type: ignore[attr-defined]
+    try:
+        def ready() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited early; see {log_path}")
+            return marker in log_path.read_text(errors="replace")
+
+        wait_until(ready, timeout=timeout, interval=0.2, what=what)
+        yield process
+    finally:
+        stop(process)
+
+
+def seed_crud_categories(database: str) -> None:
+    """The CRUD baseline's categories, which its create looks up by name."""
+    with connect(database) as conn:
+        conn.execute("INSERT INTO crud_category (name) SELECT unnest(%s::text[])", (CATEGORIES,))
 
 
 @dataclass

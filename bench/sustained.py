@@ -25,8 +25,7 @@ from typing import Any
 
 from . import loadgen
 from .commands_http import SYSTEM
-from .common import CpuMeter, Run, connect, log, ratio, summarize_ms, worker_settled
-from .datagen import CATEGORIES
+from .common import CpuMeter, Run, log, ratio, seed_crud_categories, summarize_ms, worker_settled
 from .freshness import TIMEOUT, Poller
 
 LIMIT_MS = 50.0
@@ -101,8 +100,7 @@ def run(ctx: Run) -> dict[str, Any]:
     steps: dict[str, list[dict[str, Any]]] = {"ours": [], "crud": []}
     with ctx.vhost() as vhost, ctx.scratch_database() as database:
         env = ctx.service_env(database, vhost)
-        with connect(database) as conn:
-            conn.execute("INSERT INTO crud_category (name) SELECT unnest(%s::text[])", (CATEGORIES,))
+        seed_crud_categories(database)
         with ctx.deployed(env) as deployment:
             service, token = deployment.service, ctx.token
             poller = Poller(database, 0.002)
