@@ -106,18 +106,11 @@ class StateRow:
         batch was read after (then nothing is counted or marked). Being committed first is what
         makes a worker that is killed mid-batch still count. One statement, in autocommit.
         """
-        now = self._adapt(timezone.now())
-        rows = self._execute(
-            f"UPDATE {TABLE} SET attempts = attempts + 1, suspect_until = COALESCE(suspect_until, %s)"
-            f" WHERE name = %s AND last_tx = %s AND last_position = %s AND status IN (%s, %s, %s)"
-            f" AND (next_retry_at IS NULL OR next_retry_at <= %s)"
-            f" RETURNING attempts, status, suspect_until, last_tx, last_position",
-            [batch_end, self.name, checkpoint.tx, checkpoint.position, *ACTIVE, now],
-        )
+        rows = self._execute(*_count_attempts("name = %s", self.name, checkpoint, batch_end, self._adapt(timezone.now())))
         if not rows:
             return None
-        attempts, status, suspect_until, last_tx, last_position = rows[0]
-        return Progress(Checkpoint(last_tx, last_position), status, attempts, suspect_until)
+        _, progress = _counted(rows[0])
+        return progress
 
     def advance(self, applied: list[RecordedEvent], progress: Progress, counted: Progress,
                 failure: ProjectionFailed | None = None) -> None:
@@ -260,27 +253,20 @@ class StateRows:
     def count_attempts(self, names: list[str], checkpoint: Checkpoint, batch_end: int) -> dict[str, Progress]:
         """StateRow.count_attempt for each of `names` at the same checkpoint; those it could not
         count (not at that checkpoint, or not allowed to run now) are left out."""
-        now = timezone.now()
-        counted = self._execute(
-            f"UPDATE {TABLE} SET attempts = attempts + 1, suspect_until = COALESCE(suspect_until, %s)"
-            f" WHERE name = ANY(%s) AND last_tx = %s AND last_position = %s AND status IN (%s, %s, %s)"
-            f" AND (next_retry_at IS NULL OR next_retry_at <= %s)"
-            f" RETURNING name, attempts, status, suspect_until, last_tx, last_position",
-            [batch_end, list(names), checkpoint.tx, checkpoint.position, *ACTIVE, now],
-        )
-        return {name: Progress(Checkpoint(last_tx, last_position), status, attempts, suspect_until)
-                for name, attempts, status, suspect_until, last_tx, last_position in counted}
+        rows = self._execute(*_count_attempts("name = ANY(%s)", list(names), checkpoint, batch_end, timezone.now()))
+        return dict(_counted(row) for row in rows)
 
     def advance(self, names: list[str], applied: list[RecordedEvent]) -> None:
         """StateRow.advance of a whole batch that succeeded for each of `names`, none of them
         going one event at a time: past the batch, the failure cleared, a rebuild still one."""
+        # What StateRow.advance sets after a success, for all of them; a rebuild stays one.
+        changes = dict(CLEARED_FAILURE, last_tx=applied[-1].tx, last_position=applied[-1].position,
+                       updated_at=timezone.now())
+        assignments = ", ".join(f"{column} = %s" for column in changes)
         self._execute(
-            f"UPDATE {TABLE} SET last_tx = %s, last_position = %s, updated_at = %s, attempts = 0,"
-            f" next_retry_at = NULL, suspect_until = NULL, last_error = '', failed_position = NULL,"
-            f" status = CASE WHEN status = %s THEN status ELSE %s END, events_applied = events_applied + %s"
-            f" WHERE name = ANY(%s)",
-            [applied[-1].tx, applied[-1].position, timezone.now(), ProjectionState.REBUILDING,
-             ProjectionState.RUNNING, len(applied), list(names)],
+            f"UPDATE {TABLE} SET {assignments}, status = CASE WHEN status = %s THEN status ELSE %s END,"
+            f" events_applied = events_applied + %s WHERE name = ANY(%s)",
+            [*changes.values(), ProjectionState.REBUILDING, ProjectionState.RUNNING, len(applied), list(names)],
         )
 
     def unlock(self, names: list[str]) -> None:
@@ -290,6 +276,22 @@ class StateRows:
 
     def _execute(self, sql: str, params: list) -> list[tuple]:
         return execute(self.using, sql, params)
+
+
+def _count_attempts(which: str, names, checkpoint: Checkpoint, batch_end: int, now) -> tuple[str, list]:
+    """The attempt count of StateRow.count_attempt, for the rows `which` selects (with `names`)."""
+    return (
+        f"UPDATE {TABLE} SET attempts = attempts + 1, suspect_until = COALESCE(suspect_until, %s)"
+        f" WHERE {which} AND last_tx = %s AND last_position = %s AND status IN (%s, %s, %s)"
+        f" AND (next_retry_at IS NULL OR next_retry_at <= %s)"
+        f" RETURNING name, attempts, status, suspect_until, last_tx, last_position",
+        [batch_end, names, checkpoint.tx, checkpoint.position, *ACTIVE, now],
+    )
+
+
+def _counted(row: tuple) -> tuple[str, Progress]:
+    name, attempts, status, suspect_until, last_tx, last_position = row
+    return name, Progress(Checkpoint(last_tx, last_position), status, attempts, suspect_until)
 
 
 def execute(using: str, sql: str, params: list) -> list[tuple]:
