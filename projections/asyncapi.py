@@ -37,7 +37,9 @@ version are under `components.schemas`, named `<Type>.v<version>`.
 
 def document() -> Document:
     exchange = settings.INTEGRATION_EXCHANGE
-    server = _rabbitmq_server()
+    relay_url = url_to_parts(settings.INTEGRATION_RELAY_URL) if settings.INTEGRATION_RELAY_URL else None
+    binding = {"name": exchange, "type": "topic", "durable": True, "autoDelete": False,
+               "vhost": (relay_url.path if relay_url else None) or "/"}
     types = json_schemas.versions()
     doc: Document = {
         "asyncapi": ASYNCAPI_VERSION,
@@ -47,24 +49,21 @@ def document() -> Document:
             "description": DESCRIPTION.format(exchange=exchange),
         },
         "defaultContentType": "application/json",
-        "channels": {name: _channel(name, exchange, server) for name in types},
+        "channels": {name: _channel(name, binding) for name in types},
         "operations": {f"publish{name}": _operation(name) for name in types},
         "components": {
-            "schemas": {**_shared_schemas(), **_data_schemas(types), **{f"{name}Message": _envelope(name, versions)
-                                                                       for name, versions in types.items()}},
+            "schemas": {**json_schemas.SHARED, **_data_schemas(types),
+                        **{f"{name}Message": _envelope(name, versions) for name, versions in types.items()}},
             "messages": {name: _message(name, versions) for name, versions in types.items()},
         },
     }
-    if server is not None:
-        doc["servers"] = {"rabbitmq": server}
+    if relay_url is not None:  # while the relay is off, no broker is named
+        doc["servers"] = {"rabbitmq": _rabbitmq_server(relay_url)}
     return doc
 
 
-def _rabbitmq_server() -> Document | None:
-    """The broker the relay publishes to, without its credentials; None while the relay is off."""
-    if not settings.INTEGRATION_RELAY_URL:
-        return None
-    parts = url_to_parts(settings.INTEGRATION_RELAY_URL)
+def _rabbitmq_server(parts) -> Document:
+    """The broker the relay publishes to, without its credentials."""
     return {
         "host": f"{parts.hostname}:{parts.port or 5672}",
         "protocol": "amqps" if parts.scheme == "amqps" else "amqp",
@@ -73,24 +72,13 @@ def _rabbitmq_server() -> Document | None:
     }
 
 
-def _vhost() -> str:
-    path = url_to_parts(settings.INTEGRATION_RELAY_URL).path if settings.INTEGRATION_RELAY_URL else None
-    return path or "/"
-
-
-def _channel(name: str, exchange: str, server: Document | None) -> Document:
+def _channel(name: str, exchange: Document) -> Document:
     return {
         "address": name,
         "title": f"{name} events",
-        "description": f"The `{exchange}` topic exchange, routing key `{name}`.",
+        "description": f"The `{exchange['name']}` topic exchange, routing key `{name}`.",
         "messages": {name: {"$ref": f"#/components/messages/{name}"}},
-        "bindings": {
-            "amqp": {
-                "is": "routingKey",
-                "exchange": {"name": exchange, "type": "topic", "durable": True, "autoDelete": False, "vhost": _vhost()},
-                "bindingVersion": AMQP_BINDING_VERSION,
-            }
-        },
+        "bindings": {"amqp": {"is": "routingKey", "exchange": exchange, "bindingVersion": AMQP_BINDING_VERSION}},
     }
 
 
@@ -170,7 +158,3 @@ def _data_schemas(types: dict[str, dict[int, type]]) -> Document:
                 schema["description"] = f"Stored before version {version + 1}; published upcast to version {current}."
             schemas[f"{name}.v{version}"] = schema
     return schemas
-
-
-def _shared_schemas() -> Document:
-    return dict(json_schemas.SHARED)
