@@ -159,8 +159,8 @@ def _steady(service, token: str, poller: Poller, ids: list[str], rate: float, du
 
 
 def _task_times(log_path) -> dict[str, Any]:
-    """From the worker's log: how long its tasks ran (a command's nudge: every projection in turn;
-    a projection's own catch-up: a sweep's or a continuation)."""
+    """From the worker's log: how long its tasks ran (a command's nudge: every projection, in
+    shared rounds; a projection's own catch-up: a sweep's or a continuation)."""
     import re
 
     durations: dict[str, list[float]] = {}

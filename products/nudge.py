@@ -6,9 +6,9 @@ process: a request only sets a flag, and a burst of commands while a publish is 
 becomes one more publish, not one per command.
 
 A nudge is one task, projections.catch_up without a name, on its own queue: the worker that
-takes it catches every projection up in turn, the product catalog first. (A fan-out to a task
-per projection cost every command a second hop through the broker and five tasks; a publish
-per projection from here cost the command side four confirmed publishes.)
+takes it catches every projection up, in shared rounds (projections/rounds.py). (A fan-out to
+a task per projection cost every command a second hop through the broker and five tasks; a
+publish per projection from here cost the command side four confirmed publishes.)
 
 The nudge carries the request id and correlation id of the command that asked for it as Celery
 message headers, so the worker's log lines name them. A nudge that coalesced several commands

@@ -25,12 +25,12 @@ log = logging.getLogger(__name__)
 
 @shared_task(name="projections.catch_up", ignore_result=True)
 def catch_up(name: str | None = None) -> dict | list[dict]:
-    """Catch one projection up; without a name (a command's nudge), every projection in turn.
+    """Catch one projection up; without a name (a command's nudge), every projection, in shared rounds.
 
-    In turn, here: one task per command rather than one per projection. Each projection has its
-    own runner lock, so a second worker process that takes the next nudge while this one is
-    still on a slow projection skips that one at once ("busy") and serves the others. A
-    projection with more than PROJECTION_NUDGE_TIME_BUDGET of work goes on in its own queue.
+    One task per command rather than one per projection. Each projection has its own runner
+    lock, so a second worker process that takes the next nudge while this one is still on a
+    slow projection skips that one at once ("busy") and serves the others. A projection with
+    more than PROJECTION_NUDGE_TIME_BUDGET of work goes on in its own queue.
     """
     if name is not None:
         return _catch_up(name, time_budget=None)
