@@ -237,7 +237,8 @@ class StateRows:
         found = self._execute(
             f"SELECT k.name, pg_try_advisory_lock(hashtext(%s || k.name)), s.last_tx, s.last_position,"
             f" s.status, s.attempts, s.suspect_until, s.next_retry_at"
-            f" FROM unnest(%s::text[]) AS k(name) LEFT JOIN {TABLE} s ON s.name = k.name",
+            f" FROM unnest(%s::text[]) WITH ORDINALITY AS k(name, rank) LEFT JOIN {TABLE} s ON s.name = k.name"
+            f" ORDER BY k.rank",  # in the order given: the round applies them in that order
             [LOCK_PREFIX, list(self.rows)],
         )
         progress: dict[str, Progress | None] = {}
