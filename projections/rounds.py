@@ -109,7 +109,8 @@ def _drain_together(by_name: dict[str, Projector], rows: dict[str, StateRow], sh
         for name in over:  # out of attempts with no failure recorded, as engine.drain stalls it
             rows[name].stall(None)
             results[name].outcome = Outcome.BLOCKED
-        members = {name: members[name] for name in counted if name not in over}
+        # In the order given, not the order the update returned the rows in.
+        members = {name: at for name, at in members.items() if name in counted and name not in over}
         if not members:
             return alone
         members = _apply_together(by_name, rows, shared, members, counted, batch, results)
