@@ -1,6 +1,11 @@
 """Output shapes of the Query API; the read models are shaped for them, so these stay thin."""
 
-from rest_framework import serializers
+import datetime
+
+from django.conf import settings
+from django.utils import timezone
+from rest_framework import ISO_8601, serializers
+from rest_framework.settings import api_settings
 
 from products.domain.events import SCHEMAS, FutureSchemaVersion
 from products.eventstore import Checkpoint
@@ -9,7 +14,79 @@ from products.models import StoredEvent
 from ..models import CatalogProduct, CategorySummary, PriceHistoryEntry
 
 
-class ProductSerializer(serializers.ModelSerializer):
+class RowSerializer(serializers.ModelSerializer):
+    """A read-only ModelSerializer of a read model's rows: the same JSON, made more cheaply.
+
+    DRF's representation walks, for every field of every row, the field's source lookup, its
+    attribute getter and its `to_representation`; on a page of 50 products that was two thirds
+    of the request's CPU, more than the plain CRUD list it is measured against. Here each field
+    has one converter, worked out once per class from the field DRF would use: the value's own
+    `str` or `int` where DRF's gives the same (text, integers, UUIDs), DRF's own for decimals,
+    and for datetimes DRF's ISO 8601 in the current time zone, looked up once per page rather
+    than once per value. Tests compare the two representations row by row.
+    """
+
+    _converters: list[tuple[str, str, str, serializers.Field]] | None = None
+
+    def _plan(self) -> list[tuple[str, str, str, serializers.Field]] | None:
+        """(key, attribute, kind, DRF field) per readable field, once per class (building a
+        serializer's fields costs more than a page of rows); None when a field is not a plain
+        attribute of the row, and DRF's own way is then taken."""
+        cls = type(self)
+        if "_converters" not in cls.__dict__:
+            readable = [(name, field) for name, field in self.fields.items() if not field.write_only]
+            plain = all(field.source_attrs == [field.source] for _, field in readable)
+            cls._converters = [(name, field.source, _kind(field), field) for name, field in readable] if plain else None
+        return cls._converters
+
+    def to_representation(self, instance):
+        plan = self._plan()
+        if plan is None:
+            return super().to_representation(instance)
+        if not hasattr(self, "_zone"):  # one serializer per request; the zone holds for its page
+            self._zone = timezone.get_current_timezone() if settings.USE_TZ else None
+        row = {}
+        for key, attribute, kind, field in plan:
+            value = getattr(instance, attribute)
+            if value is None:
+                row[key] = None
+            elif kind == "str":
+                row[key] = str(value)
+            elif kind == "int":
+                row[key] = int(value)
+            elif kind == "datetime":
+                row[key] = _iso_datetime(value, self._zone)
+            else:
+                row[key] = field.to_representation(value)
+        return row
+
+
+def _kind(field: serializers.Field) -> str:
+    """How RowSerializer converts a field's value: a shortcut only where it gives what DRF's would."""
+    if type(field) is serializers.CharField:
+        return "str"
+    if type(field) is serializers.UUIDField and field.uuid_format == "hex_verbose":
+        return "str"
+    if type(field) is serializers.IntegerField:
+        return "int"
+    iso = isinstance(api_settings.DATETIME_FORMAT, str) and api_settings.DATETIME_FORMAT.lower() == ISO_8601
+    if type(field) is serializers.DateTimeField and iso and not hasattr(field, "format") \
+            and not hasattr(field, "timezone"):
+        return "datetime"
+    return "drf"
+
+
+def _iso_datetime(value: datetime.datetime, zone) -> str:
+    """DRF's DateTimeField output (ISO 8601, "Z" for UTC) for a datetime, in `zone` if it is aware."""
+    if zone is not None:
+        value = value.astimezone(zone) if timezone.is_aware(value) else timezone.make_aware(value, zone)
+    elif timezone.is_aware(value):
+        value = timezone.make_naive(value, datetime.timezone.utc)
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+class ProductSerializer(RowSerializer):
     class Meta:
         model = CatalogProduct
         fields = [
@@ -19,14 +96,14 @@ class ProductSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class PriceSerializer(serializers.ModelSerializer):
+class PriceSerializer(RowSerializer):
     class Meta:
         model = PriceHistoryEntry
         fields = ["version", "price", "currency", "changed_at"]
         read_only_fields = fields
 
 
-class CategorySerializer(serializers.ModelSerializer):
+class CategorySerializer(RowSerializer):
     class Meta:
         model = CategorySummary
         fields = ["name", "active_products", "discontinued_products", "total_stock"]
