@@ -611,6 +611,20 @@ def background_load(seconds: float = 1.0) -> float | None:
     return round(cores["machine_busy"] - cores["bench"] - cores["bench_client"] - cores["postgres_bench"], 3)
 
 
+def core_speed_ms(rounds: int = 5) -> float:
+    """Milliseconds one core takes for a fixed pure-Python workload (a million additions), best
+    of `rounds`: lower is faster. On a shared host the same machine has measured twice as slow
+    on one day as on another, so every benchmark notes it beside its figures."""
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.process_time()
+        total = 0
+        for n in range(1_000_000):
+            total += n
+        best = min(best, time.process_time() - started)
+    return round(best * 1000, 1)
+
+
 def wait_for_quiet(max_wait: float = 60.0, threshold: float = 0.2) -> dict[str, float]:
     """Wait (bounded) until other users of the machine keep less than `threshold` cores busy."""
     deadline = time.monotonic() + max_wait
@@ -618,7 +632,7 @@ def wait_for_quiet(max_wait: float = 60.0, threshold: float = 0.2) -> dict[str, 
     while True:
         load = background_load(1.0)
         if load is None or load < threshold or time.monotonic() >= deadline:
-            return {"background_cores": load, "waited_s": round(waited, 1)}
+            return {"background_cores": load, "waited_s": round(waited, 1), "core_speed_ms": core_speed_ms()}
         if waited == 0.0:
             log(f"waiting for the machine to quieten down ({load:.2f} cores busy elsewhere)")
         time.sleep(2.0)

@@ -61,6 +61,9 @@ def _load_note(figures: dict) -> str:
     note = f"Measured {when}{on}, {figures.get('wall_seconds', '?')} s{quick}."
     if busy is not None:
         note += f" Other processes kept {busy:.2f} cores of the machine busy just before it started."
+    if load.get("core_speed_ms") is not None:
+        note += (f" One core took {load['core_speed_ms']:g} ms for a million Python additions (lower is faster; "
+                 "see Reading the figures).")
     return note
 
 
@@ -465,6 +468,10 @@ def render(results: dict) -> str:
               "- Compare ratios, not absolute figures across runs: on a shared virtual machine the same code's "
               "rates have differed by a third and more between runs of one day, while each ratio comes from one "
               "run, its two sides a minute apart.",
+              "- Absolute figures (a sustained rate, a freshness in ms) follow the machine's speed. Each benchmark "
+              "notes how long one core took for a million Python additions just before it ran: the same host has "
+              "measured about twice as slow on one day as on another, and the absolute figures moved with it "
+              "while the ratios held.",
               "- `other load` is CPU the machine spent outside the measured processes: other users' processes "
               "(`foreign_processes` in the JSON) and CPU no process accounts for (`other_load`: the kernel's "
               "network work for loopback traffic, short-lived processes). On a 2-core machine any of it lowers "

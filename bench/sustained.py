@@ -29,7 +29,7 @@ from .common import CpuMeter, Run, log, ratio, seed_crud_categories, summarize_m
 from .freshness import TIMEOUT, Poller
 
 LIMIT_MS = 50.0
-START, STEP = 50, 25
+START, STEP = 25, 25
 
 
 def _body(side: str, sku: str) -> dict:
