@@ -9,17 +9,22 @@ Contract:
   (see dialects), never skipping an event that commits late.
 - `last_settled` and `read_streams` read the whole settled log one stream at a time, for a
   fold of all of it (a rebuild).
+- `contains` says whether an event stands at a checkpoint (a position a reader resumes after).
+- On PostgreSQL, a transaction that appends events notifies APPENDED_CHANNEL when it commits
+  (LISTEN to it to know when to read again; a notification carries nothing and can be missed).
 - `settled_filter` and `after_filter` are read_all's horizon and (tx, position) comparison as
   StoredEvent queryset filters, for listings of the log (order those by tx, position).
 The schema refuses UPDATE, DELETE and TRUNCATE of stored events.
 """
 
 from .records import Checkpoint, EventsAlreadyStored, NewEvent, RecordedEvent, StreamVersionConflict
+from .schema import APPENDED_CHANNEL
 from .store import (
-    after_filter, append, count_after, last_settled, load, load_events, read_all, read_streams, settled_filter,
+    after_filter, append, contains, count_after, last_settled, load, load_events, read_all, read_streams, settled_filter,
 )
 
 __all__ = [
+    "APPENDED_CHANNEL",
     "Checkpoint",
     "EventsAlreadyStored",
     "NewEvent",
@@ -27,6 +32,7 @@ __all__ = [
     "StreamVersionConflict",
     "after_filter",
     "append",
+    "contains",
     "count_after",
     "last_settled",
     "load",

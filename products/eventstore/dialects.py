@@ -27,6 +27,8 @@ class Postgres:
 
     # Everything stored after the checkpoint, settled or not: what a projection still has to do.
     stored_after = "(tx, position) > (%s::text::xid8, %s)"
+    # The event at a checkpoint.
+    at_checkpoint = "tx = %s::text::xid8 AND position = %s"
     # Below the horizon: no transaction still running can add a row before these.
     settled = f"tx < {horizon}"
     # The last settled event: every event before it in the log has committed.
@@ -58,6 +60,7 @@ class Sqlite:
     row = "(%s, %s, %s, %s, %s, %s, %s, %s)"
     after_checkpoint = "position > %s ORDER BY position"
     stored_after = "position > %s"
+    at_checkpoint = "position = %s"
     settled = "1 = 1"  # writers are serialized: every committed row is settled
     last_settled = "SELECT tx, position FROM event_store ORDER BY position DESC LIMIT 1"
     up_to_by_stream = "position <= %s{streams} ORDER BY stream_id, version"

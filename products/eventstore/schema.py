@@ -1,5 +1,8 @@
 """The event store's DDL, per database. The invariants live in the schema, not in Python."""
 
+# Notified by every transaction that appends events, when it commits (PostgreSQL only).
+APPENDED_CHANNEL = "event_store_appended"
+
 POSTGRESQL = r"""
 CREATE TABLE event_store (
     position       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,  -- unique, NOT commit-ordered
@@ -43,6 +46,24 @@ BEGIN
 END $$;
 CREATE TRIGGER event_store_first_write BEFORE INSERT ON event_store
     FOR EACH STATEMENT EXECUTE FUNCTION event_store_require_first_write();
+"""
+
+# A statement trigger: one notification per append, delivered at COMMIT (never for a rollback),
+# and a transaction's repeats fold into one. Followers of the log (the change feed) LISTEN to
+# know when to read again, instead of each polling the table.
+POSTGRESQL_APPENDED = rf"""
+CREATE FUNCTION event_store_announce_append() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('{APPENDED_CHANNEL}', '');
+    RETURN NULL;
+END $$;
+CREATE TRIGGER event_store_appended AFTER INSERT ON event_store
+    FOR EACH STATEMENT EXECUTE FUNCTION event_store_announce_append();
+"""
+
+POSTGRESQL_APPENDED_DROP = r"""
+DROP TRIGGER event_store_appended ON event_store;
+DROP FUNCTION event_store_announce_append();
 """
 
 POSTGRESQL_DROP = r"""
@@ -92,3 +113,13 @@ def drop(schema_editor) -> None:
     else:
         for statement in SQLITE_DROP:
             schema_editor.execute(statement, params=None)
+
+
+def announce_appends(schema_editor) -> None:
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(POSTGRESQL_APPENDED, params=None)
+
+
+def stop_announcing_appends(schema_editor) -> None:
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(POSTGRESQL_APPENDED_DROP, params=None)

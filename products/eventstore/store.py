@@ -127,6 +127,15 @@ def read_all(after: Checkpoint = Checkpoint.START, limit: int = 500, using: str 
         return [_recorded(row) for row in cursor.execute(sql, params).fetchall()]
 
 
+def contains(checkpoint: Checkpoint, using: str = DEFAULT_DB_ALIAS) -> bool:
+    """Whether an event of the log stands at `checkpoint` (a position a reader may resume after)."""
+    dialect = dialects.for_vendor(connections[using].vendor)
+    with connections[using].cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM event_store WHERE {dialect.at_checkpoint}",
+                       dialect.checkpoint_params(checkpoint.tx, checkpoint.position))
+        return cursor.fetchone() is not None
+
+
 def last_settled(using: str = DEFAULT_DB_ALIAS) -> Checkpoint | None:
     """The last event read_all can return now: all before it in the log have committed."""
     dialect = dialects.for_vendor(connections[using].vendor)
