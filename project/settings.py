@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "products",
     "projections",
+    "feed",
 ]
 
 MIDDLEWARE = [
@@ -296,6 +297,16 @@ PROJECTORS = {
 READ_YOUR_WRITES_TIMEOUT = float(os.environ.get("READ_YOUR_WRITES_TIMEOUT", "5"))
 # Anonymous readers may query unless this is on.
 QUERIES_REQUIRE_AUTHENTICATION = env_flag("QUERIES_REQUIRE_AUTHENTICATION")
+
+# --- The change feed (feed/) -----------------------------------------------------------------
+# Events each process keeps in memory for its subscribers; one that falls further behind than
+# this is told where to resume and let go (feed/hub.py).
+FEED_TAIL_EVENTS = int(os.environ.get("FEED_TAIL_EVENTS", "10000"))
+# The longest a follower waits without a message: a comment line keeps proxies and clients sure.
+FEED_HEARTBEAT_SECONDS = float(os.environ.get("FEED_HEARTBEAT_SECONDS", "15"))
+# How often the feed reads the log whatever it was told: PostgreSQL's notifications make it
+# look at once; this covers one that was lost, and is all there is on SQLite.
+FEED_POLL_SECONDS = float(os.environ.get("FEED_POLL_SECONDS", "1"))
 
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "filesystem://"

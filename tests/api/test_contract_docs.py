@@ -17,7 +17,7 @@ def headings() -> set[str]:
 
 
 def sources():
-    for folder in ("tests", "products", "projections", "project", "docs"):
+    for folder in ("tests", "products", "projections", "feed", "project", "docs"):
         yield from (ROOT / folder).rglob("*.py")
         yield from (ROOT / folder).rglob("*.md")
     yield ROOT / "README.md"

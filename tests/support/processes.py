@@ -81,6 +81,26 @@ def web_server(workers: int = 2, threads: int = 10, **env_overrides: str) -> Ite
 
 
 @contextmanager
+def feed_server(**env_overrides: str) -> Iterator[str]:
+    """uvicorn serving project.asgi, the change feed's server; yields its base URL once it answers."""
+    port = free_port()
+    args = [sys.executable, "-m", "uvicorn", "project.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+            "--timeout-graceful-shutdown", "5", "--no-access-log"]
+    with started(args, service_environment(**env_overrides), f"feed-{port}") as process:
+        base_url = f"http://127.0.0.1:{port}"
+
+        def answers() -> bool:
+            assert process.poll() is None, f"uvicorn exited early; see test-artifacts/feed-{port}.log"
+            try:
+                return requests.get(f"{base_url}/health/live", timeout=5).status_code == 200
+            except (requests.ConnectionError, requests.Timeout):
+                return False
+
+        wait_until(answers, timeout=30, what="uvicorn to answer")
+        yield base_url
+
+
+@contextmanager
 def celery_worker(name: str, concurrency: int = 2, **env_overrides: str) -> Iterator[subprocess.Popen]:
     """A real Celery worker process of the project, consuming every queue; yields once it is ready."""
     args = [

@@ -1,0 +1,190 @@
+"""One follower of the log per process, shared by every subscriber of the change feed.
+
+Subscribers cost no database connection and no query each. The hub is told that events were
+stored (PostgreSQL's LISTEN, see feed/signals.py), reads what is new once, with the horizon
+reader the projections use (products.eventstore.read_all: an event that commits late, behind
+one still running, is read after it commits and never passed over), and keeps the most recent
+FEED_TAIL_EVENTS in memory. Every subscriber walks that shared tail from its own position.
+
+A subscriber that starts behind the tail (it resumes from an older position) reads the log
+itself, a page at a time, until it reaches the tail. A subscriber that was following the tail
+and falls behind it (it reads more slowly than the catalog changes) is told where to resume
+and let go: its memory is never more than one page, whatever the client does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextvars
+import functools
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
+
+from products import eventstore
+from products.eventstore import Checkpoint, RecordedEvent
+
+from . import signals
+
+log = logging.getLogger(__name__)
+
+PAGE = 500  # events read from the log at once, by the hub or by a subscriber catching up
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """Nothing to send for FEED_HEARTBEAT_SECONDS: a sign of life for the client and proxies."""
+
+
+@dataclass(frozen=True)
+class TooSlow:
+    """The subscriber fell behind the tail: it must resume from `after`, the last place it had."""
+
+    after: Checkpoint
+
+
+class Hub:
+    """The recent tail of the log: every event after `base`, in log order."""
+
+    def __init__(self, tail_size: int, read: Callable[[Checkpoint, int], Awaitable[list[RecordedEvent]]] | None = None
+                 ) -> None:
+        self.tail_size = tail_size
+        self.read = read or read_log  # the log after a checkpoint, in log order (the horizon reader)
+        self.base = Checkpoint.START
+        self._events: list[RecordedEvent] = []
+        self._keys: list[tuple[int, int]] = []
+        self._changed = asyncio.Event()
+
+    @property
+    def head(self) -> Checkpoint:
+        return self._events[-1].checkpoint if self._events else self.base
+
+    def after(self, position: Checkpoint, limit: int = PAGE) -> list[RecordedEvent] | None:
+        """Up to `limit` events after `position` from the tail; None if `position` is behind it."""
+        if position < self.base:
+            return None
+        start = bisect.bisect_right(self._keys, (position.tx, position.position))
+        return self._events[start:start + limit]
+
+    def next_change(self) -> asyncio.Event:
+        """Set when events after the present head are in the tail."""
+        return self._changed
+
+    def add(self, events: list[RecordedEvent]) -> None:
+        if not events:
+            return
+        kept = len(self._events)
+        self._events.extend(events)
+        self._keys.extend((event.tx, event.position) for event in events)
+        # Only what was there before: a subscriber waiting at the head gets the whole new batch.
+        excess = min(len(self._events) - self.tail_size, kept)
+        if excess > self.tail_size // 4:  # trimmed in steps: deleting from the front moves the rest
+            self.base = self._events[excess - 1].checkpoint
+            del self._events[:excess]
+            del self._keys[:excess]
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def run(self, started: asyncio.Future) -> None:
+        """Follow the log for as long as the process serves the feed."""
+        self.base = await read_last_settled()
+        started.set_result(None)
+        async for _ in signals.new_events(settings.FEED_POLL_SECONDS):
+            await self._read_new()
+
+    async def _read_new(self) -> None:
+        while True:
+            try:
+                events = await self.read(self.head, PAGE)
+            except (OperationalError, InterfaceError):
+                log.warning("The change feed could not read the log; it tries again.", exc_info=True)
+                return
+            self.add(events)
+            if len(events) < PAGE:
+                return
+
+
+async def follow(hub: Hub, after: Checkpoint, accept: Callable[[RecordedEvent], bool],
+                 heartbeat: float) -> AsyncIterator[RecordedEvent | Heartbeat | TooSlow]:
+    """The events after `after` that `accept` takes, in log order, for as long as the caller
+    reads; a Heartbeat when nothing was given for `heartbeat` seconds; TooSlow (and the end) when
+    the subscriber fell behind the tail it was following."""
+    position, following, last_sent = after, False, time.monotonic()
+    while True:
+        change = hub.next_change()  # taken before looking, so an event added meanwhile wakes us
+        events = hub.after(position)
+        if events is None:
+            if following:
+                yield TooSlow(position)
+                return
+            events = await hub.read(position, PAGE)  # behind the tail: from the log itself
+        else:
+            following = True
+        for event in events:
+            position = event.checkpoint
+            if accept(event):
+                yield event
+                last_sent = time.monotonic()
+        if events:
+            if time.monotonic() - last_sent >= heartbeat:  # many events, none of them taken
+                yield Heartbeat()
+                last_sent = time.monotonic()
+            continue
+        try:
+            await asyncio.wait_for(change.wait(), max(0.0, heartbeat - (time.monotonic() - last_sent)))
+        except TimeoutError:
+            yield Heartbeat()
+            last_sent = time.monotonic()
+
+
+_running: tuple[asyncio.AbstractEventLoop, Hub, asyncio.Future] | None = None
+
+
+async def the_hub() -> Hub:
+    """This process's hub, started on first use on the running event loop."""
+    global _running
+    loop = asyncio.get_running_loop()
+    if _running is None or _running[0] is not loop:
+        hub, ready = Hub(settings.FEED_TAIL_EVENTS), loop.create_future()
+        # A context of its own: not the first subscriber's request (its ids, its deadline).
+        task = loop.create_task(hub.run(ready), name="change-feed-hub", context=contextvars.Context())
+        task.add_done_callback(functools.partial(_stopped, ready))
+        _running = (loop, hub, ready)
+    _, hub, ready = _running
+    await asyncio.shield(ready)
+    return hub
+
+
+def _stopped(ready: asyncio.Future, task: asyncio.Task) -> None:
+    """A hub that stops (it cannot start, or it fails) is replaced at the next subscriber."""
+    global _running
+    error = None if task.cancelled() else task.exception()
+    if error is not None:
+        log.error("The change feed's hub stopped; the next subscriber starts another.", exc_info=error)
+    if not ready.done():
+        ready.set_exception(error or RuntimeError("The change feed's hub stopped."))
+    if _running is not None and _running[2] is ready:
+        _running = None
+
+
+def _read_log(after: Checkpoint, limit: int) -> list[RecordedEvent]:
+    try:
+        return eventstore.read_all(after=after, limit=limit)
+    except (OperationalError, InterfaceError):
+        connections[DEFAULT_DB_ALIAS].close()  # this thread's connection is broken: a new one next time
+        raise
+
+
+def _read_last_settled() -> Checkpoint:
+    return eventstore.last_settled() or Checkpoint.START
+
+
+# On worker threads, each with its own connection: a handful for the process, none per subscriber.
+read_log = sync_to_async(_read_log, thread_sensitive=False)
+read_last_settled = sync_to_async(_read_last_settled, thread_sensitive=False)

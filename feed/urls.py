@@ -1,0 +1,7 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("events/stream/", views.EventStreamApi.as_view(), name="event-stream"),
+]

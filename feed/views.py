@@ -1,0 +1,107 @@
+"""The change feed's routes: DRF views that check who asks and where to start, then stream.
+
+Authentication, permissions and every refusal (400 for a position it cannot resume from, 401,
+403) are DRF's, answered in JSON before the stream starts. The stream itself needs an ASGI
+server (the `feed` service, or `make run`): under WSGI each subscriber would hold a worker
+thread for as long as it follows, so there the routes answer 503 and name the service to use.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.core.handlers.asgi import ASGIRequest
+from django.http import StreamingHttpResponse
+from drf_spectacular.utils import extend_schema
+from rest_framework.exceptions import ParseError
+from rest_framework.permissions import IsAdminUser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.views import APIView
+
+from products import eventstore
+from products.domain.events import SCHEMAS, FutureSchemaVersion
+from products.eventstore import Checkpoint, RecordedEvent
+from products.models import StoredEvent
+from project.http.errors import error_response
+from projections.api.serializers import EventSerializer
+
+from . import sse
+
+
+class FeedApi(APIView):
+    """What the feed's routes share: JSON refusals whatever the client accepts, and the start."""
+
+    renderer_classes = [JSONRenderer]
+    throttle_classes = []
+
+    def perform_content_negotiation(self, request, force=False):
+        # An EventSource accepts only text/event-stream; its refusals are still JSON, not 406.
+        return super().perform_content_negotiation(request, force=True)
+
+    def start(self, request) -> Checkpoint:
+        """Where the client resumes: Last-Event-ID (a reconnect), else ?after=, else now."""
+        given = request.headers.get("Last-Event-ID") or request.query_params.get("after")
+        source = "Last-Event-ID" if request.headers.get("Last-Event-ID") else "after"
+        if not given:
+            return eventstore.last_settled() or Checkpoint.START
+        try:
+            after = Checkpoint.parse(given)
+        except ValueError:
+            raise ParseError(f"{source} is not a position of this feed (such as 812-5): {given!r}.",
+                             code="invalid_position")
+        if after != Checkpoint.START and not eventstore.contains(after):
+            raise ParseError(f"{source} {given} names no event of this log, so the feed cannot resume from it. "
+                             "Start again without it (from now) or from 0-0 (the whole log).", code="unknown_position")
+        return after
+
+    def streaming(self, request, messages) -> StreamingHttpResponse:
+        if not isinstance(request._request, ASGIRequest):
+            return error_response(503, "The change feed is served by the ASGI service (`feed`, or `make run`), "
+                                       "not by this WSGI server.", "feed_not_served_here")
+        response = StreamingHttpResponse(messages, content_type="text/event-stream; charset=utf-8")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # proxies pass each message on at once
+        return response
+
+
+@extend_schema(exclude=True)  # a stream of messages: the event catalog (/api/asyncapi/) describes it
+class EventStreamApi(FeedApi):
+    """Staff only: every stored event, in log order, as /api/events/ shows it, live."""
+
+    permission_classes = [IsAdminUser]
+
+    def get(self, request):
+        after = self.start(request)
+        wanted_type = request.query_params.get("type") or None
+        stream_id = _uuid(request.query_params.get("stream_id"), "stream_id")
+
+        def accept(event: RecordedEvent) -> bool:
+            return (stream_id is None or event.stream_id == stream_id) and \
+                (wanted_type is None or _current_type(event) == wanted_type)
+
+        return self.streaming(request, sse.stream(after, accept, _event_message))
+
+
+def _event_message(event: RecordedEvent) -> tuple[str, dict]:
+    body = EventSerializer(StoredEvent(
+        position=event.position, tx=event.tx, stream_type=event.stream_type, stream_id=event.stream_id,
+        version=event.version, event_id=event.event_id, type=event.type, schema_version=event.schema_version,
+        data=event.data, metadata=event.metadata, recorded_at=event.recorded_at,
+    )).data
+    return body["type"], body
+
+
+def _current_type(event: RecordedEvent) -> str:
+    try:
+        return SCHEMAS.upcast(event.type, event.schema_version, event.data)[0]
+    except FutureSchemaVersion:
+        return event.type
+
+
+def _uuid(value: str | None, name: str) -> uuid.UUID | None:
+    if not value:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ParseError(f"{name} is not a UUID: {value!r}.", code="invalid_filter")

@@ -1,0 +1,151 @@
+"""GET /api/events/stream/: who may follow the log, where a client may resume from, and what a
+follower receives (docs/API.md, "The change feed")."""
+
+import asyncio
+import json
+import time
+import uuid
+
+import pytest
+import requests
+from asgiref.sync import sync_to_async
+from django.db import connections
+from django.test import AsyncClient, Client
+
+from products import eventstore
+from tests.integration.feed_readers import messages
+from tests.support.processes import feed_server
+
+from .helpers import PRODUCTS, post_json, register_body
+
+pytestmark = pytest.mark.integration
+
+STREAM = "/api/events/stream/"
+SSE = {"Accept": "text/event-stream"}
+
+
+@pytest.fixture
+def staff(make_user, token_for):
+    return {"Authorization": f"Token {token_for(make_user(is_staff=True))}"}
+
+
+def aget(path, data=None, **headers):
+    """A GET through Django's ASGI handler, as the feed service serves it."""
+
+    async def get():
+        try:
+            return await AsyncClient().get(path, data, headers={**SSE, **headers})
+        finally:  # the view ran on asgiref's thread: its connection must not outlive the test
+            await sync_to_async(connections.close_all)()
+
+    return asyncio.run(get())
+
+
+def _refusal(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith("application/json")
+    body = json.loads(response.content)
+    assert body["code"] == code, body
+    return body
+
+
+@pytest.mark.parametrize("token", ["nonsense", "12", "1-2-3", "-1-5", "99999999999999999999999-1"])
+def test_a_malformed_last_event_id_is_a_400_not_a_silent_restart(staff, token):
+    response = aget(STREAM, **staff, **{"Last-Event-ID": token})
+    assert "Last-Event-ID" in _refusal(response, 400, "invalid_position")["detail"]
+
+
+def test_a_position_no_event_stands_at_is_a_400(staff):
+    unknown = eventstore.Checkpoint(10**15, 10**15)
+    response = aget(STREAM, **staff, **{"Last-Event-ID": str(unknown)})
+    _refusal(response, 400, "unknown_position")
+    response = aget(STREAM, {"after": "not-a-token"}, **staff)
+    assert "after" in _refusal(response, 400, "invalid_position")["detail"]
+
+
+def test_a_stream_id_that_is_not_a_uuid_is_a_400(staff):
+    _refusal(aget(STREAM, {"stream_id": "nope"}, **staff), 400, "invalid_filter")
+
+
+def test_the_log_stream_is_for_staff_only(make_user, token_for):
+    _refusal(aget(STREAM), 401, "not_authenticated")
+    _refusal(aget(STREAM, Authorization=f"Token {token_for(make_user())}"), 403, "permission_denied")
+
+
+def test_a_wsgi_server_refuses_to_hold_a_stream_and_names_the_feed_service(staff):
+    body = _refusal(Client().get(STREAM, headers={**SSE, **staff}), 503, "feed_not_served_here")
+    assert "ASGI" in body["detail"]
+
+
+# --- Through a real ASGI server --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(django_db_setup):
+    with feed_server(FEED_HEARTBEAT_SECONDS="1") as base_url:
+        yield base_url
+
+
+def _follow(server: str, token_header: dict, **params):
+    headers = {**SSE, **token_header}
+    last = params.pop("last_event_id", None)
+    if last:
+        headers["Last-Event-ID"] = last
+    return requests.get(f"{server}{STREAM}", headers=headers, params=params, stream=True, timeout=(5, 10))
+
+
+def test_a_follower_gets_new_events_as_the_log_shows_them_with_their_positions(server, staff, api):
+    with _follow(server, staff) as response:
+        assert response.status_code == 200
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        assert response.headers["Cache-Control"] == "no-cache"
+        product_id = post_json(api, PRODUCTS, register_body()).json()["product_id"]
+        received = next(m for m in messages(response) if "data" in m and json.loads(m["data"])["stream_id"] == product_id)
+    listed = Client().get("/api/events/", {"stream_id": product_id}, headers=staff).json()["results"]
+    body = json.loads(received["data"])
+    assert received["event"] == "ProductRegistered" == body["type"]
+    assert received["id"] == body["position"]
+    assert [body] == listed  # as /api/events/ shows it
+
+
+def test_a_follower_resumes_after_its_last_event_id_with_nothing_missing_or_twice(server, staff, api):
+    with _follow(server, staff) as response:
+        ids = [post_json(api, PRODUCTS, register_body()).json()["product_id"] for _ in range(3)]
+        first = next(m for m in messages(response) if "data" in m and json.loads(m["data"])["stream_id"] == ids[0])
+    more = ids + [post_json(api, PRODUCTS, register_body()).json()["product_id"] for _ in range(2)]
+    with _follow(server, staff, last_event_id=first["id"]) as response:
+        seen = []
+        for message in messages(response):
+            if "data" in message and json.loads(message["data"])["stream_id"] in more:
+                seen.append(json.loads(message["data"])["stream_id"])
+            if len(seen) == 4:
+                break
+    assert seen == more[1:]
+
+
+def test_filters_take_one_stream_or_one_type(server, staff, api):
+    product_id = post_json(api, PRODUCTS, register_body()).json()["product_id"]
+    start = eventstore.last_settled()
+    post_json(api, f"{PRODUCTS}{product_id}/change-price/", {"price": "13.00"})
+    post_json(api, PRODUCTS, register_body())
+    with _follow(server, staff, after=str(start), stream_id=product_id) as response:
+        first = next(m for m in messages(response) if "data" in m)
+    assert first["event"] == "ProductPriceChanged" and json.loads(first["data"])["stream_id"] == product_id
+    with _follow(server, staff, after=str(start), type="ProductRegistered") as response:
+        first = next(m for m in messages(response) if "data" in m)
+    assert first["event"] == "ProductRegistered" and json.loads(first["data"])["stream_id"] != product_id
+
+
+def test_an_idle_follower_gets_a_heartbeat_comment(server, staff):
+    with _follow(server, staff) as response:
+        started = time.monotonic()
+        lines = response.iter_lines(chunk_size=None, decode_unicode=True)
+        heartbeat = next(line for line in lines if line == ": heartbeat")
+    assert heartbeat and time.monotonic() - started < 5  # FEED_HEARTBEAT_SECONDS=1 on this server
+
+
+def test_the_whole_log_from_0_0(server, staff):
+    with _follow(server, staff, after="0-0") as response:
+        first = next(m for m in messages(response) if "data" in m)
+    assert json.loads(first["data"])["position"] == str(eventstore.read_all(limit=1)[0].checkpoint)
+    assert uuid.UUID(json.loads(first["data"])["event_id"])

@@ -1,0 +1,114 @@
+"""feed/hub.py: a subscriber that falls behind the shared tail is let go with where to resume,
+and resuming from there loses nothing; the hub answers heartbeats when the log is quiet."""
+
+import asyncio
+import concurrent.futures
+import uuid
+
+import pytest
+from django.db import connections, transaction
+
+from feed.hub import Heartbeat, Hub, TooSlow, follow
+from products.eventstore import NewEvent, RecordedEvent, append
+
+pytestmark = pytest.mark.integration
+
+
+def _append(marker: str, count: int, first: int = 0) -> None:
+    """`count` events on a stream of the marker's, one per transaction, from data n = `first`."""
+    try:
+        for n in range(first, first + count):
+            with transaction.atomic():
+                append(marker, uuid.uuid4(), 0, [NewEvent(uuid.uuid4(), "FeedProbed", {"n": n})])
+    finally:
+        connections.close_all()  # on a thread of its own: its connection goes with it
+
+
+def _run(scenario) -> None:
+    """`scenario(hub, marker)` on an event loop whose reads use one thread, closed at the end."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(1))
+        hub = Hub(tail_size=40)
+        ready = loop.create_future()
+        running = loop.create_task(hub.run(ready))
+        try:
+            await ready
+            await scenario(hub, f"feed-{uuid.uuid4().hex[:12]}")
+        finally:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+            await loop.run_in_executor(None, connections.close_all)
+
+    asyncio.run(main())
+
+
+def _last_position(marker: str) -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT max(position) FROM event_store WHERE stream_type = %s", [marker])
+        return cursor.fetchone()[0]
+
+
+def _mine(marker: str):
+    return lambda event: event.stream_type == marker
+
+
+async def _append_async(marker: str, count: int, first: int = 0) -> None:
+    with concurrent.futures.ThreadPoolExecutor(1) as writer:  # beside the hub's reads, not before them
+        await asyncio.get_running_loop().run_in_executor(writer, _append, marker, count, first)
+
+
+async def _until(condition, seconds: float = 20) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "the hub never got there"
+        await asyncio.sleep(0.01)
+
+
+def test_a_subscriber_behind_the_tail_is_told_where_to_resume_and_loses_nothing_when_it_does(committed_db):
+    async def scenario(hub: Hub, marker: str) -> None:
+        follower = follow(hub, hub.base, _mine(marker), heartbeat=60)
+        await _append_async(marker, 1)
+        first = await anext(follower)
+        assert isinstance(first, RecordedEvent) and first.data == {"n": 0}
+        for step in range(5):  # the follower reads nothing meanwhile: 200 > the tail's 40
+            await _append_async(marker, 40, first=1 + 40 * step)
+            last = await asyncio.get_running_loop().run_in_executor(None, _last_position, marker)
+            await _until(lambda: hub.head.position >= last)
+        assert hub.base > first.checkpoint
+
+        told = await anext(follower)
+        assert told == TooSlow(first.checkpoint)
+        with pytest.raises(StopAsyncIteration):
+            await anext(follower)
+
+        resumed = follow(hub, told.after, _mine(marker), heartbeat=60)
+        got = [await anext(resumed) for _ in range(200)]
+        assert [(event.stream_type, event.data["n"]) for event in got] == [(marker, n) for n in range(1, 201)]
+        assert [event.checkpoint for event in got] == sorted(event.checkpoint for event in got)
+
+    _run(scenario)
+
+
+def test_a_follower_that_keeps_up_is_never_told_to_resume(committed_db):
+    async def scenario(hub: Hub, marker: str) -> None:
+        follower = follow(hub, hub.base, _mine(marker), heartbeat=60)
+        writing = asyncio.create_task(_append_async(marker, 200))
+        got = [await anext(follower) for _ in range(200)]
+        await writing
+        assert all(isinstance(item, RecordedEvent) for item in got)  # never TooSlow
+        assert [event.data["n"] for event in got] == list(range(200))
+
+    _run(scenario)
+
+
+def test_a_quiet_log_gives_heartbeats(committed_db):
+    async def scenario(hub: Hub, marker: str) -> None:
+        follower = follow(hub, hub.head, _mine(marker), heartbeat=0.2)
+        assert await asyncio.wait_for(anext(follower), 5) == Heartbeat()
+        assert await asyncio.wait_for(anext(follower), 5) == Heartbeat()
+
+    _run(scenario)
