@@ -1,4 +1,4 @@
-"""Run the whole service in one terminal: the web server, a Celery worker and Celery beat.
+"""Run the whole service in one terminal: the web server (with the change feed), a Celery worker and beat.
 
 `make run` uses it on the embedded default. Ctrl-C (or any one process exiting) stops all
 three. In production, run each as its own service instead (see docker-compose.yml).
@@ -17,7 +17,9 @@ import time
 def commands(host: str, port: str) -> dict[str, list[str]]:
     python = sys.executable
     return {
-        "web": [python, "manage.py", "runserver", f"{host}:{port}"],
+        # ASGI, for the change feed's streams (feed/) beside everything else; reloads on code changes.
+        "web": [python, "-m", "uvicorn", "project.asgi:application", "--host", host, "--port", port, "--reload",
+                "--timeout-graceful-shutdown", "3"],
         "worker": [python, "-m", "celery", "-A", "project", "worker", "--loglevel", "INFO", "--concurrency", "2"],
         "beat": [python, "-m", "celery", "-A", "project", "beat", "--loglevel", "INFO"],
     }
@@ -46,8 +48,8 @@ def main() -> int:
             time.sleep(0.2)
     finally:
         # Each main process only: it stops its own children. The worker's pool children, sent
-        # SIGTERM too, would die under it mid-shutdown, and it logs each as an ERROR. Runserver's
-        # reloader kills the server it runs when it exits. Then whatever is left of each group,
+        # SIGTERM too, would die under it mid-shutdown, and it logs each as an ERROR. uvicorn's
+        # reloader stops the server it runs when it exits. Then whatever is left of each group,
         # past the deadline or orphaned, is killed.
         for process in processes.values():
             if process.poll() is None:
