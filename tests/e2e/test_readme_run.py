@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.integration.feed_readers import messages
 from tests.support.polling import wait_until
 from tests.support.processes import ARTIFACTS, ROOT, free_port, started
 
@@ -89,12 +90,18 @@ def test_make_run_serves_commands_on_the_embedded_default(clean_clone, installed
             params={"min_position": response.json()["position"]},
             timeout=15,
         )
+        # The change feed streams on the embedded default too (SQLite: the hub polls the log).
+        with requests.get(f"{base_url}/api/events/stream/", params={"after": "0-0"}, stream=True, timeout=(5, 15),
+                          headers={"Authorization": f"Token {token}", "Accept": "text/event-stream"}) as stream:
+            assert stream.status_code == 200, stream.text
+            followed = next(m for m in messages(stream) if "data" in m)
         # Ctrl-C, as a terminal sends it: to make's whole process group.
         os.killpg(process.pid, signal.SIGINT)
         process.wait(30)
 
     assert read_back.status_code == 200, read_back.text
     assert read_back.json()["sku"] == "KETTLE-01"
+    assert followed["event"] == "ProductRegistered" and '"KETTLE-01"' in followed["data"]
     assert (clean_clone / "var" / "catalog.sqlite3").exists()
     log = (ARTIFACTS / f"make-run-{port}.log").read_text(errors="replace")
     assert "Warm shutdown" in log  # the worker was stopped, not killed
