@@ -24,7 +24,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 APISIX_DIR = ROOT / "deploy" / "apisix"
 
 # The services whose command is ours (the image built from the Dockerfile).
-OUR_SERVICES = ("migrate", "command", "query", "worker", "beat", "flower")
+OUR_SERVICES = ("migrate", "command", "query", "feed", "worker", "beat", "flower")
 
 _VARIABLE = re.compile(r"\$(?:\$|\{(?P<braced>[^}]*)\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))")
 
@@ -119,7 +119,7 @@ def local_argv(argv: list[str]) -> list[str]:
     program, *rest = argv
     if program == "python":
         return [sys.executable, *rest]
-    if program in ("gunicorn", "celery"):
+    if program in ("gunicorn", "celery", "uvicorn"):
         return [sys.executable, "-m", program, *rest]
     raise AssertionError(f"unexpected program {program!r} in the compose file")
 

@@ -42,7 +42,7 @@ class Service:
 
     @property
     def url(self) -> str:
-        port = self.environment.get("PORT") or self.environment.get("FLOWER_PORT")
+        port = self.environment.get("UVICORN_PORT") or self.environment.get("PORT") or self.environment.get("FLOWER_PORT")
         return f"http://127.0.0.1:{port}"
 
     def log_text(self) -> str:
@@ -82,7 +82,10 @@ def make_service(definitions, tmp_path_factory, django_db_setup, rabbitmq_vhost)
         if "PROMETHEUS_MULTIPROC_DIR" in environment:
             environment["PROMETHEUS_MULTIPROC_DIR"] = str(state / "prometheus")
             (state / "prometheus").mkdir()
-        if "PORT" in environment:
+        if "UVICORN_PORT" in environment:  # the feed: uvicorn's port, which its health check reads as PORT
+            port = str(free_port())
+            environment.update(UVICORN_PORT=port, UVICORN_HOST="127.0.0.1", PORT=port)
+        elif "PORT" in environment:
             environment.update(PORT=str(free_port()), GUNICORN_HOST="127.0.0.1")
         if "FLOWER_PORT" in environment:
             environment.update(FLOWER_PORT=str(free_port()), FLOWER_ADDRESS="127.0.0.1")
@@ -98,13 +101,14 @@ def test_every_service_of_ours_runs_the_image_built_here(definitions):
     for name in compose.OUR_SERVICES:
         assert services[name]["build"] == "." and services[name]["image"] == "event-catalog:local", name
     assert services["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
-    for name in ("command", "query", "worker", "beat"):
+    for name in ("command", "query", "feed", "worker", "beat"):
         assert services[name]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
         assert services[name]["depends_on"]["rabbitmq"] == {"condition": "service_healthy"}
     assert services["postgres"]["image"] == "postgres:15" and "pg_isready" in str(services["postgres"]["healthcheck"])
     assert services["rabbitmq"]["healthcheck"]["test"] == ["CMD", "rabbitmq-diagnostics", "-q", "ping"]
     assert compose.service_environment(services["command"])["SERVICE_ROLE"] == "command"
     assert compose.service_environment(services["query"])["SERVICE_ROLE"] == "query"
+    assert compose.service_environment(services["feed"])["SERVICE_ROLE"] == "query"
 
 
 def test_compose_refuses_to_start_without_the_secrets():
@@ -121,8 +125,8 @@ def test_migrate_runs_to_completion(make_service):
 
 @pytest.fixture(scope="module")
 def stack(make_service):
-    """command, query, worker, beat and flower, each started as the compose file says."""
-    services = {name: make_service(name) for name in ("command", "query", "worker", "beat", "flower")}
+    """command, query, feed, worker, beat and flower, each started as the compose file says."""
+    services = {name: make_service(name) for name in ("command", "query", "feed", "worker", "beat", "flower")}
     for name in ("command", "query"):  # what the image's build did (Dockerfile): collect static files
         collect = [*compose.local_argv(["python"]), "manage.py", "collectstatic", "--noinput"]
         subprocess.run(collect, cwd=ROOT, env=services[name].environment, check=True, capture_output=True, timeout=120)
@@ -131,7 +135,7 @@ def stack(make_service):
             log_name = f"compose-{service.name}-{free_port()}"
             service.process = stop_all.enter_context(started(service.argv, service.environment, log_name))
             service.log = ARTIFACTS / f"{log_name}.log"
-        for name in ("command", "query"):
+        for name in ("command", "query", "feed"):
             service = services[name]
             wait_until(lambda: service.alive() and _answers(f"{service.url}/health/live"), timeout=60, what=f"{name} to answer")
         wait_until(lambda: services["worker"].alive() and " ready." in services["worker"].log_text(), timeout=60, what="the worker")
@@ -162,6 +166,20 @@ def test_the_command_service_accepts_commands_and_refuses_queries(stack, make_us
 
     assert posted.status_code == 202, posted.text
     assert listed.status_code == 405 and listed.json()["code"] == "method_not_allowed"
+
+
+def test_the_feed_service_streams_the_log(stack, make_user, token_for):
+    feed = stack["feed"]
+    headers = {"Authorization": f"Token {token_for(make_user(is_staff=True))}", "Accept": "text/event-stream"}
+    with requests.get(f"{feed.url}/api/events/stream/", params={"after": "0-0"}, headers=headers, stream=True,
+                      timeout=(5, 30)) as stream:
+        assert stream.status_code == 200 and stream.headers["Content-Type"].startswith("text/event-stream")
+        assert stream.headers["X-Accel-Buffering"] == "no"  # what the gateway needs to pass messages on at once
+        first = next(line for line in stream.iter_lines(chunk_size=None, decode_unicode=True) if line.startswith("id: "))
+    assert first.startswith("id: ")
+    argv, shell = compose.healthcheck_argv(feed.definition)
+    check = subprocess.run(compose.local_argv(argv), cwd=ROOT, env=feed.environment, capture_output=True, timeout=30)
+    assert not shell and check.returncode == 0, check.stderr.decode()
 
 
 @pytest.mark.parametrize("name", ["command", "query"])

@@ -44,9 +44,17 @@ def role_of(stack, apisix_config, upstream_id: str) -> str:
     host, port = node.rsplit(":", 1)
     service = stack["services"][host]
     environment = compose.service_environment(service)
-    assert environment.get("PORT") == port, f"{host} listens on {environment.get('PORT')}, the gateway calls {port}"
-    assert compose.command_line(service)[0] == "gunicorn"
+    listens = environment.get("UVICORN_PORT") or environment.get("PORT")
+    assert listens == port, f"{host} listens on {listens}, the gateway calls {port}"
+    assert compose.command_line(service)[0] in ("gunicorn", "uvicorn")
     return environment.get("SERVICE_ROLE", "all")
+
+
+def server_of(stack, apisix_config, upstream_id: str) -> str:
+    """The server program of the compose service behind an upstream: gunicorn (WSGI) or uvicorn (ASGI)."""
+    upstream = next(u for u in apisix_config["upstreams"] if str(u["id"]) == upstream_id)
+    (node,) = upstream["nodes"]
+    return compose.command_line(stack["services"][node.rsplit(":", 1)[0]])[0]
 
 
 def serves(role: str, path: str, method: str) -> bool:
@@ -130,6 +138,7 @@ def test_the_compose_file_mounts_both_files_where_apisix_reads_them(stack):
     assert {name: dependency["condition"] for name, dependency in gateway["depends_on"].items()} == {
         "command": "service_healthy",
         "query": "service_healthy",
+        "feed": "service_healthy",
     }
 
 
@@ -151,6 +160,24 @@ def test_every_api_url_and_method_reaches_a_service_that_serves_it(apisix, all_r
     roles = {(method, role) for method, _, role in checked}
     assert ("POST", "command") in roles and ("GET", "query") in roles
     assert ("GET", "command") not in roles and ("POST", "query") not in roles
+
+
+def test_the_change_feeds_streams_reach_an_asgi_server_and_nothing_else_does(apisix, all_routes, stack):
+    """A stream held open by a WSGI worker would hold one of its threads per follower."""
+    from feed.views import FeedApi
+
+    _, config = apisix
+    streams = [path for path in django_api_paths() if issubclass(_view_class(path), FeedApi)]
+    assert "/api/events/stream/" in streams
+    for path in django_api_paths():
+        for method in sorted(view_methods(path)):
+            server = server_of(stack, config, compose.match(all_routes, path, method).upstream_id)
+            assert (server == "uvicorn") == (path in streams), f"{method} {path} goes to {server}"
+
+
+def _view_class(path: str):
+    view = resolve(path).func
+    return getattr(view, "view_class", None) or getattr(view, "cls", None)
 
 
 def test_every_command_is_rate_limited_and_size_limited_at_the_gateway(all_routes):
