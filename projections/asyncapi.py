@@ -1,9 +1,10 @@
 """The event catalog: an AsyncAPI 3 document of what other programs can consume, built from the
 event types, so it says what the code publishes.
 
-Today that is the integration relay's RabbitMQ topic exchange: one channel per event type (its
+Two ways in: the integration relay's RabbitMQ topic exchange, one channel per event type (its
 routing key), each message the relay's envelope (projectors/relay.py, message_body) around the
-event's data at its current schema version. The schemas of older versions are in
+event's data at its current schema version; and the change feed's Server-Sent Events stream of
+the log (feed/), whose messages carry the same envelope. The schemas of older versions are in
 `components.schemas` too, for programs that kept messages from before a change.
 """
 
@@ -32,10 +33,24 @@ product come in its version order.
 Each message carries its event's `data` in the shape of its type's current `schema_version`:
 events stored in an older shape are upcast before they are published. The schemas of every
 version are under `components.schemas`, named `<Type>.v<version>`.
+
+Staff can also follow the log over HTTP, as Server-Sent Events (channel `eventStream`): each
+event, in log order, exactly once across reconnects (resume with `Last-Event-ID`).
 """
 
+FEED_DESCRIPTION = """Every stored event, in log order, as Server-Sent Events, for staff users (token or session).
+Each message is `id: <position>`, `event: <type>`, `data: <the event as JSON>`. Reconnect with
+`Last-Event-ID: <position>` (or `?after=<position>`, `0-0` for the whole log) to get every later
+event, none missing and none twice. Filters: `type`, `stream_id`. A comment line comes at least
+every {heartbeat:g} s without a message. A follower more than {tail} events behind gets a last
+`resume` message naming where to resume, and the stream ends.
+"""
+FEED_CHANNEL = "eventStream"
+RESUME = "resume"
 
-def document() -> Document:
+
+def document(feed_url: str | None = None) -> Document:
+    """The catalog; `feed_url` is where the change feed answers (scheme://host), if it is known."""
     exchange = settings.INTEGRATION_EXCHANGE
     relay_url = url_to_parts(settings.INTEGRATION_RELAY_URL) if settings.INTEGRATION_RELAY_URL else None
     binding = {"name": exchange, "type": "topic", "durable": True, "autoDelete": False,
@@ -49,17 +64,76 @@ def document() -> Document:
             "description": DESCRIPTION.format(exchange=exchange),
         },
         "defaultContentType": "application/json",
-        "channels": {name: _channel(name, binding) for name in types},
-        "operations": {f"publish{name}": _operation(name) for name in types},
+        "channels": {FEED_CHANNEL: _feed_channel(types)},
+        "operations": {"followEventStream": _feed_operation(types)},
         "components": {
             "schemas": {**json_schemas.SHARED, **_data_schemas(types),
-                        **{f"{name}Message": _envelope(name, versions) for name, versions in types.items()}},
-            "messages": {name: _message(name, versions) for name, versions in types.items()},
+                        **{f"{name}Message": _envelope(name, versions) for name, versions in types.items()},
+                        "ResumeMessage": _resume_schema()},
+            "messages": {**{name: _message(name, versions) for name, versions in types.items()},
+                         RESUME: _resume_message()},
         },
     }
-    if relay_url is not None:  # while the relay is off, no broker is named
-        doc["servers"] = {"rabbitmq": _rabbitmq_server(relay_url)}
+    servers = {}
+    if relay_url is not None:  # while the relay is off, there is no exchange to describe
+        servers["rabbitmq"] = _rabbitmq_server(relay_url)
+        for name in types:
+            doc["channels"][name] = {**_channel(name, binding), "servers": [{"$ref": "#/servers/rabbitmq"}]}
+            doc["operations"][f"publish{name}"] = _operation(name)
+    if feed_url is not None:
+        servers["feed"] = _feed_server(feed_url)
+        # A channel that names no server is on every one: the feed's names its own.
+        doc["channels"][FEED_CHANNEL]["servers"] = [{"$ref": "#/servers/feed"}]
+    if servers:
+        doc["servers"] = servers
     return doc
+
+
+def _feed_server(url: str) -> Document:
+    scheme, _, host = url.partition("://")
+    return {"host": host, "protocol": scheme, "description": "The change feed (an ASGI server; the gateway routes "
+                                                               "its streams to the `feed` service)."}
+
+
+def _feed_channel(types: dict) -> Document:
+    return {
+        "address": "/api/events/stream/",
+        "title": "The event log, live",
+        "description": FEED_DESCRIPTION.format(heartbeat=settings.FEED_HEARTBEAT_SECONDS, tail=settings.FEED_TAIL_EVENTS),
+        "messages": {**{name: {"$ref": f"#/components/messages/{name}"} for name in types},
+                     RESUME: {"$ref": f"#/components/messages/{RESUME}"}},
+    }
+
+
+def _feed_operation(types: dict) -> Document:
+    return {
+        "action": "send",
+        "channel": {"$ref": f"#/channels/{FEED_CHANNEL}"},
+        "summary": "The change feed sends each stored event to every follower, in log order (text/event-stream).",
+        "messages": [{"$ref": f"#/channels/{FEED_CHANNEL}/messages/{name}"} for name in [*types, RESUME]],
+    }
+
+
+def _resume_message() -> Document:
+    return {
+        "name": RESUME,
+        "title": "Resume from here",
+        "summary": "The last message to a follower that fell behind; its SSE id is the same position.",
+        "contentType": "application/json",
+        "payload": {"$ref": f"{SCHEMAS}ResumeMessage"},
+    }
+
+
+def _resume_schema() -> Document:
+    return {
+        "type": "object",
+        "required": ["after", "detail"],
+        "properties": {
+            "after": {"type": "string", "pattern": r"^[0-9]+-[0-9]+$",
+                      "description": "Reconnect with this as Last-Event-ID (or ?after=)."},
+            "detail": {"type": "string"},
+        },
+    }
 
 
 def _rabbitmq_server(parts) -> Document:

@@ -19,4 +19,5 @@ class AsyncApiView(APIView):
 
     @extend_schema(exclude=True)  # a schema document, like the OpenAPI schema, not an operation of the API
     def get(self, request):
-        return Response(asyncapi.document())
+        # The feed answers where this document is asked for: the same host (or the gateway).
+        return Response(asyncapi.document(feed_url=f"{request.scheme}://{request.get_host()}"))

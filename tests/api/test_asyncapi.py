@@ -65,9 +65,9 @@ def test_the_validation_can_fail():
 
 def test_every_event_type_has_its_channel_message_and_a_schema_per_version(document):
     types = set(events.EVENT_TYPES)
-    assert set(document["channels"]) == types
-    assert set(document["components"]["messages"]) == types
-    assert {op["channel"]["$ref"].rsplit("/", 1)[1] for op in document["operations"].values()} == types
+    assert set(document["channels"]) == types | {"eventStream"}
+    assert set(document["components"]["messages"]) == types | {"resume"}
+    assert {op["channel"]["$ref"].rsplit("/", 1)[1] for op in document["operations"].values()} == types | {"eventStream"}
     schemas = document["components"]["schemas"]
     for name, cls in events.EVENT_TYPES.items():
         assert {f"{name}.v{v}" for v in range(1, cls.schema_version + 1)} <= set(schemas), name
@@ -80,26 +80,38 @@ def test_every_event_type_has_its_channel_message_and_a_schema_per_version(docum
 
 
 def test_the_channels_are_the_relays_exchange_and_routing_keys(document, settings):
-    for name, channel in document["channels"].items():
+    for name in events.EVENT_TYPES:
+        channel = document["channels"][name]
+        assert channel["servers"] == [{"$ref": "#/servers/rabbitmq"}]
         binding = channel["bindings"]["amqp"]
         assert channel["address"] == name  # the relay's routing key is the event type
         assert binding["is"] == "routingKey"
         assert binding["exchange"] == {
             "name": settings.INTEGRATION_EXCHANGE, "type": "topic", "durable": True, "autoDelete": False, "vhost": "catalog",
         }
-    assert document["servers"] == {
-        "rabbitmq": {
-            "host": "rabbitmq:5673", "protocol": "amqp", "protocolVersion": "0.9.1",
-            "description": "The RabbitMQ broker the integration relay publishes to.",
-        }
+    assert document["servers"]["rabbitmq"] == {
+        "host": "rabbitmq:5673", "protocol": "amqp", "protocolVersion": "0.9.1",
+        "description": "The RabbitMQ broker the integration relay publishes to.",
     }
     assert "s3cret" not in json.dumps(document)
 
 
-def test_without_the_relay_the_document_names_no_server(settings):
+def test_the_event_stream_is_a_channel_of_the_feed_server_with_every_event_type(document):
+    channel = document["channels"]["eventStream"]
+    assert channel["address"] == "/api/events/stream/"
+    assert channel["servers"] == [{"$ref": "#/servers/feed"}]
+    assert set(channel["messages"]) == set(events.EVENT_TYPES) | {"resume"}
+    assert document["servers"]["feed"]["host"] == "testserver"  # where the document was asked for
+    assert document["servers"]["feed"]["protocol"] == "http"
+    assert document["operations"]["followEventStream"]["action"] == "send"
+
+
+def test_without_the_relay_the_document_names_no_broker_and_no_exchange(settings):
     settings.INTEGRATION_RELAY_URL = ""
     document = get().json()
-    assert "servers" not in document
+    assert set(document["servers"]) == {"feed"}
+    assert set(document["channels"]) == {"eventStream"} and set(document["operations"]) == {"followEventStream"}
+    assert set(document["components"]["messages"]) == set(events.EVENT_TYPES) | {"resume"}
     assert specification_errors(document) == []
 
 

@@ -17,6 +17,7 @@ from tests.integration.feed_readers import messages
 from tests.support.processes import feed_server
 
 from .helpers import PRODUCTS, post_json, register_body
+from .test_asyncapi import payload_validator
 
 pytestmark = pytest.mark.integration
 
@@ -106,6 +107,9 @@ def test_a_follower_gets_new_events_as_the_log_shows_them_with_their_positions(s
     assert received["event"] == "ProductRegistered" == body["type"]
     assert received["id"] == body["position"]
     assert [body] == listed  # as /api/events/ shows it
+    catalog = Client().get("/api/asyncapi/").json()  # and as the event catalog describes it
+    payload = catalog["channels"]["eventStream"]["messages"]["ProductRegistered"]["$ref"].rsplit("/", 1)[1]
+    payload_validator(catalog, catalog["components"]["messages"][payload]["payload"]["$ref"]).validate(body)
 
 
 def test_a_follower_resumes_after_its_last_event_id_with_nothing_missing_or_twice(server, staff, api):
