@@ -111,10 +111,11 @@ class Hub:
 
 
 async def follow(hub: Hub, after: Checkpoint, accept: Callable[[RecordedEvent], bool],
-                 heartbeat: float) -> AsyncIterator[RecordedEvent | Heartbeat | TooSlow]:
+                 heartbeat: float) -> AsyncIterator[list[RecordedEvent] | Heartbeat | TooSlow]:
     """The events after `after` that `accept` takes, in log order, for as long as the caller
-    reads; a Heartbeat when nothing was given for `heartbeat` seconds; TooSlow (and the end) when
-    the subscriber fell behind the tail it was following."""
+    reads, as many at a time as there are (one write to the client for all of them); a Heartbeat
+    when nothing was given for `heartbeat` seconds; TooSlow (and the end) when the subscriber
+    fell behind the tail it was following."""
     position, following, last_sent = after, False, time.monotonic()
     while True:
         change = hub.next_change()  # taken before looking, so an event added meanwhile wakes us
@@ -126,13 +127,13 @@ async def follow(hub: Hub, after: Checkpoint, accept: Callable[[RecordedEvent], 
             events = await hub.read(position, PAGE)  # behind the tail: from the log itself
         else:
             following = True
-        for event in events:
-            position = event.checkpoint
-            if accept(event):
-                yield event
-                last_sent = time.monotonic()
         if events:
-            if time.monotonic() - last_sent >= heartbeat:  # many events, none of them taken
+            position = events[-1].checkpoint
+            taken = [event for event in events if accept(event)]
+            if taken:
+                yield taken
+                last_sent = time.monotonic()
+            elif time.monotonic() - last_sent >= heartbeat:  # many events, none of them taken
                 yield Heartbeat()
                 last_sent = time.monotonic()
             continue

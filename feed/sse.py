@@ -4,6 +4,7 @@ that reconnects (an EventSource does so by itself, sending Last-Event-ID) resume
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 
 from django.conf import settings
@@ -28,7 +29,8 @@ def comment(text: str) -> bytes:
 
 async def stream(after: Checkpoint, accept: Callable[[RecordedEvent], bool],
                  shape: Callable[[RecordedEvent], tuple[str, dict]]) -> AsyncIterator[bytes]:
-    """The messages after `after`: `shape(event)` gives each accepted event's (event name, data).
+    """The messages after `after`: `shape(event)` gives each accepted event's (event name, data),
+    worked out once per event whatever the number of followers (a module-level function).
 
     A subscriber too slow for the feed gets a `resume` message naming where to resume (also as
     its id, which an EventSource sends back as Last-Event-ID), and the stream ends."""
@@ -45,5 +47,20 @@ async def stream(after: Checkpoint, accept: Callable[[RecordedEvent], bool],
             }, str(item.after))
             return
         else:
-            name, data = shape(item)
-            yield message(name, data, str(item.checkpoint))
+            yield b"".join(_encoded(shape, event) for event in item)
+
+
+_ENCODED_KEPT = 4096
+_encoded_messages: OrderedDict[tuple, bytes] = OrderedDict()
+
+
+def _encoded(shape: Callable[[RecordedEvent], tuple[str, dict]], event: RecordedEvent) -> bytes:
+    """An event's message, made once for all the followers it goes to (the most recent kept)."""
+    key = (shape, event.checkpoint)
+    found = _encoded_messages.get(key)
+    if found is None:
+        name, data = shape(event)
+        found = _encoded_messages[key] = message(name, data, str(event.checkpoint))
+        if len(_encoded_messages) > _ENCODED_KEPT:
+            _encoded_messages.popitem(last=False)
+    return found

@@ -38,7 +38,6 @@ class HubReader:
         asyncio.run_coroutine_threadsafe(self._follow(), self.loop)
 
     async def _follow(self) -> None:
-        from products import eventstore
         from feed.hub import Hub, follow
 
         try:
@@ -47,8 +46,8 @@ class HubReader:
             self.hub_task = self.loop.create_task(hub.run(ready))
             await ready
             async for item in follow(hub, hub.base, lambda event: True, heartbeat=60):
-                if isinstance(item, eventstore.RecordedEvent):
-                    self.received.put(Seen(item.position, item.stream_type, item.stream_id, item.version))
+                for event in item if isinstance(item, list) else []:
+                    self.received.put(Seen(event.position, event.stream_type, event.stream_id, event.version))
         except BaseException as error:  # the test reports it
             self.failure = error
             raise
