@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 
 from django.core.handlers.asgi import ASGIRequest
+from django.db import connections
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import ParseError
@@ -58,6 +59,9 @@ class FeedApi(APIView):
         if not isinstance(request._request, ASGIRequest):
             return error_response(503, "The change feed is served by the ASGI service (`feed`, or `make run`), "
                                        "not by this WSGI server.", "feed_not_served_here")
+        # Django holds this request's thread, and its database connection, until the stream ends;
+        # the stream itself reads through the hub. Without this, every follower kept a connection.
+        connections.close_all()
         response = StreamingHttpResponse(messages, content_type="text/event-stream; charset=utf-8")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"  # proxies pass each message on at once

@@ -153,3 +153,28 @@ def test_the_whole_log_from_0_0(server, staff):
         first = next(m for m in messages(response) if "data" in m)
     assert json.loads(first["data"])["position"] == str(eventstore.read_all(limit=1)[0].checkpoint)
     assert uuid.UUID(json.loads(first["data"])["event_id"])
+
+
+def test_followers_hold_no_database_connection_each(server, staff):
+    """The hub reads for all of them (feed/hub.py): a connection per follower would run the
+    database out of connections at a few hundred."""
+    from django.db import connection
+
+    def feed_connections() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                           " AND pid <> pg_backend_pid() AND application_name NOT LIKE 'pytest%'")
+            return cursor.fetchone()[0]
+
+    with _follow(server, staff) as first:  # its heartbeat (1 s on this server) comes once the hub runs
+        next(line for line in first.iter_lines(chunk_size=None, decode_unicode=True) if line == ": heartbeat")
+        before = feed_connections()
+        streams = [_follow(server, staff) for _ in range(10)]
+        try:
+            for stream in streams:
+                assert stream.status_code == 200
+                next(line for line in stream.iter_lines(chunk_size=None, decode_unicode=True) if line.startswith(":"))
+            assert feed_connections() <= before + 2  # a read thread may open one, not ten
+        finally:
+            for stream in streams:
+                stream.close()
