@@ -35,6 +35,7 @@ from . import signals
 log = logging.getLogger(__name__)
 
 PAGE = 500  # events read from the log at once, by the hub or by a subscriber catching up
+UNSETTLED_FIRST_WAIT = 0.002  # seconds before looking again for an event stored but not settled
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,23 @@ class Hub:
         """Follow the log for as long as the process serves the feed."""
         self.base = await read_last_settled()
         started.set_result(None)
-        async for _ in signals.new_events(settings.FEED_POLL_SECONDS):
+        poll = settings.FEED_POLL_SECONDS
+        async for _ in signals.new_events(poll):
             await self._read_new()
+            # An event whose notification came while an older transaction was still running (a
+            # projection's, say) is not below the horizon yet, and that transaction's end notifies
+            # nobody: look again soon, less and less often, until it is read or the poll takes over.
+            wait = UNSETTLED_FIRST_WAIT
+            while wait < poll and await self._unsettled():
+                await asyncio.sleep(wait)
+                await self._read_new()
+                wait *= 2
+
+    async def _unsettled(self) -> bool:
+        try:
+            return await stored_after(self.head)
+        except (OperationalError, InterfaceError):
+            return False  # the poll looks again
 
     async def _read_new(self) -> None:
         while True:
@@ -186,6 +202,15 @@ def _read_last_settled() -> Checkpoint:
     return eventstore.last_settled() or Checkpoint.START
 
 
+def _stored_after(after: Checkpoint) -> bool:
+    try:
+        return eventstore.stored_after(after)
+    except (OperationalError, InterfaceError):
+        connections[DEFAULT_DB_ALIAS].close()
+        raise
+
+
 # On worker threads, each with its own connection: a handful for the process, none per subscriber.
 read_log = sync_to_async(_read_log, thread_sensitive=False)
 read_last_settled = sync_to_async(_read_last_settled, thread_sensitive=False)
+stored_after = sync_to_async(_stored_after, thread_sensitive=False)

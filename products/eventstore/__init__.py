@@ -9,7 +9,8 @@ Contract:
   (see dialects), never skipping an event that commits late.
 - `last_settled` and `read_streams` read the whole settled log one stream at a time, for a
   fold of all of it (a rebuild).
-- `contains` says whether an event stands at a checkpoint (a position a reader resumes after).
+- `contains` says whether an event stands at a checkpoint (a position a reader resumes after);
+  `stored_after` whether anything is stored after one, settled or not.
 - On PostgreSQL, a transaction that appends events notifies APPENDED_CHANNEL when it commits
   (LISTEN to it to know when to read again; a notification carries nothing and can be missed).
 - `settled_filter` and `after_filter` are read_all's horizon and (tx, position) comparison as
@@ -21,6 +22,7 @@ from .records import Checkpoint, EventsAlreadyStored, NewEvent, RecordedEvent, S
 from .schema import APPENDED_CHANNEL
 from .store import (
     after_filter, append, contains, count_after, last_settled, load, load_events, read_all, read_streams, settled_filter,
+    stored_after,
 )
 
 __all__ = [
@@ -40,4 +42,5 @@ __all__ = [
     "read_all",
     "read_streams",
     "settled_filter",
+    "stored_after",
 ]

@@ -232,6 +232,16 @@ def _by_stream(events: Iterable[RecordedEvent]) -> Iterator[list[RecordedEvent]]
         yield stream
 
 
+def stored_after(after: Checkpoint, using: str = DEFAULT_DB_ALIAS) -> bool:
+    """Whether any event is stored after `after`, settled or not: read_all returning nothing while
+    this is true means one is waiting for an older transaction to end."""
+    dialect = dialects.for_vendor(connections[using].vendor)
+    with connections[using].cursor() as cursor:
+        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM event_store WHERE {dialect.stored_after})",
+                       dialect.checkpoint_params(after.tx, after.position))
+        return bool(cursor.fetchone()[0])
+
+
 def count_after(after: Checkpoint, using: str = DEFAULT_DB_ALIAS) -> int:
     """How many stored events come after `after` (including any not yet below the horizon)."""
     dialect = dialects.for_vendor(connections[using].vendor)

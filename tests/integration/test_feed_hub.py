@@ -122,3 +122,38 @@ def test_a_quiet_log_gives_heartbeats(committed_db):
         assert await asyncio.wait_for(anext(follower), 5) == Heartbeat()
 
     _run(scenario)
+
+
+@pytest.mark.parametrize("looks_again", [True, False], ids=["as_shipped", "control"])
+def test_an_event_held_behind_an_older_transaction_comes_once_that_ends_not_at_the_next_poll(
+    committed_db, settings, monkeypatch, looks_again
+):
+    """Its notification comes while it is not below the horizon, and the older transaction's end
+    notifies nobody. The control takes the second look away: the event then waits for the poll."""
+    import psycopg
+
+    from feed import hub as hub_module
+    from tests.support.processes import test_database_url as run_database_url
+
+    settings.FEED_POLL_SECONDS = 30
+    if not looks_again:
+        monkeypatch.setattr(hub_module, "UNSETTLED_FIRST_WAIT", 60)
+
+    async def scenario(hub: Hub, marker: str) -> None:
+        follower = follow(hub, hub.head, _mine(marker), heartbeat=60)
+        with psycopg.connect(run_database_url()) as older:
+            older.execute("SELECT pg_current_xact_id()")  # a writing transaction, open, older than the event
+            await _append_async(marker, 1)
+            waiting = asyncio.ensure_future(_events(follower, 1))
+            await asyncio.sleep(0.5)
+            assert not waiting.done()  # behind the horizon: not sent yet, never passed over
+            older.rollback()
+        if looks_again:
+            [event] = await asyncio.wait_for(waiting, 5)
+            assert event.data == {"n": 0}
+        else:
+            await asyncio.sleep(3)
+            assert not waiting.done()
+            waiting.cancel()
+
+    _run(scenario)
