@@ -18,6 +18,7 @@ TITLES = {
     "queries": "6. Queries",
     "upcasting": "7. Upcasting",
     "sustained": "8. Sustained commands",
+    "feed": "9. The change feed",
 }
 
 
@@ -334,8 +335,15 @@ def _why_sustained(b: dict) -> list[str]:
             "the machine's 2, beside the load generator and the poller; the tail grows as the cores fill up."]
 
 
+def _why_feed(b: dict) -> list[str]:
+    rate, followers = b["steady_with_followers"].get("achieved_rate") or 0, b["followers"]
+    return [f"With {followers} followers each event is written to each of them: at {_num(rate)} commands/s that is "
+            f"{_num(rate * followers)} writes per second from the feed's one process, beside the service, its worker "
+            "and PostgreSQL on the machine's two cores."]
+
+
 WHY = {"commands_http": _why_commands, "appends": _why_appends, "projections": _why_projections, "freshness": _why_freshness,
-       "sustained": _why_sustained}
+       "sustained": _why_sustained, "feed": _why_feed}
 
 
 def _upcasting(b: dict) -> list[str]:
@@ -372,9 +380,33 @@ def _sustained(b: dict) -> list[str]:
     return out
 
 
+def _feed(b: dict) -> list[str]:
+    rows = []
+    for key, label in (("idle", f"idle, {b['probes']} followers"), ("steady", f"steady, {b['probes']} followers"),
+                       ("held", f"held, {b['followers']} followers"),
+                       ("steady_with_followers", f"steady, {b['followers']} followers")):
+        line = b[key]
+        command = line.get("command_latency", {})
+        rows.append([label, _num(line.get("rate")) if "rate" in line else "one at a time",
+                     _num(line.get("achieved_rate")) if "rate" in line else "–",
+                     _num(line["delivery"]["p50_ms"], 1), _num(line["delivery"]["p99_ms"], 1),
+                     _num(line["delivery"]["max_ms"], 1), line["missing"],
+                     _num(command.get("p99_ms"), 1) if command else "–"])
+    out = _table(["Line", "commands/s asked", "answered/s", "delivery p50 ms", "delivery p99 ms", "max ms",
+                  "never delivered", "command p99 ms"], rows)
+    rss = b["feed_rss_mb"]
+    out += ["", f"{b['followers']} followers opened in {_num(b['opening_seconds'], 2)} s; {b['still_open_after']} still "
+                f"open at the end. The feed's memory went from {_num(rss['before'])} MB to {_num(rss['after'])} MB: "
+                f"{_num(b['kb_per_follower'])} KB per idle follower. Delivery is measured at the probes, from the "
+                "command's 202 to the message's arrival; the other followers read and drop what they get."]
+    if b.get("follower_failures"):
+        out += ["", "Followers that failed: " + "; ".join(f"`{failure}`" for failure in b["follower_failures"])]
+    return out
+
+
 SECTIONS = {"commands_http": _commands, "appends": _appends, "projections": _projections, "freshness": _freshness,
             "rebuild": _rebuild, "queries": _queries, "upcasting": _upcasting,
-            "sustained": _sustained}
+            "sustained": _sustained, "feed": _feed}
 
 
 def _code(code: dict) -> str:

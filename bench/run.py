@@ -21,7 +21,8 @@ from pathlib import Path
 from .common import LATEST, LOG_DIR, QUICK, REPORT, Run, load_results, log, machine_info, wait_for_quiet, write_results
 
 # In the order they run (and appear in the report).
-BENCHMARKS = ["commands_http", "appends", "projections", "freshness", "rebuild", "queries", "upcasting", "sustained"]
+BENCHMARKS = ["commands_http", "appends", "projections", "freshness", "rebuild", "queries", "upcasting", "sustained",
+              "feed"]
 
 
 def main(argv: list[str] | None = None) -> int:

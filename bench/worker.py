@@ -40,7 +40,8 @@ def _django() -> None:
 
 @task
 def setup_user(args: dict) -> Measure:
-    """The benchmark user: may issue product commands and add/change CRUD products; with a token."""
+    """The benchmark user: may issue product commands and add/change CRUD products, and follow the log
+    (staff); with a token."""
     _django()
 
     def measure() -> dict:
@@ -49,6 +50,7 @@ def setup_user(args: dict) -> Measure:
 
         user, _ = User.objects.get_or_create(username=args["username"])
         user.set_unusable_password()
+        user.is_staff = True  # the change feed's log stream is for staff (bench/feed.py)
         user.save()
         user.user_permissions.add(
             Permission.objects.get(codename="issue_product_commands"),
