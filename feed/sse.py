@@ -4,6 +4,7 @@ that reconnects (an EventSource does so by itself, sending Last-Event-ID) resume
 from __future__ import annotations
 
 import json
+import random
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 
@@ -13,8 +14,9 @@ from products.eventstore import Checkpoint, RecordedEvent
 
 from .hub import Heartbeat, TooSlow, follow, the_hub
 
-# How long a browser waits before it reconnects after the stream ends.
-RECONNECT_MS = 1000
+# How long a browser waits before it reconnects after the stream ends: between these, at random,
+# so that followers cut off together (a restart) do not all come back in the same instant.
+RECONNECT_MS = (1000, 5000)
 
 
 def message(event: str, data: dict, message_id: str | None = None) -> bytes:
@@ -34,7 +36,8 @@ async def stream(after: Checkpoint, accept: Callable[[RecordedEvent], bool],
 
     A subscriber too slow for the feed gets a `resume` message naming where to resume (also as
     its id, which an EventSource sends back as Last-Event-ID), and the stream ends."""
-    yield f"retry: {RECONNECT_MS}\n".encode() + comment(f"after {after}")  # the headers go out now
+    retry = random.randint(*RECONNECT_MS)
+    yield f"retry: {retry}\n".encode() + comment(f"after {after}")  # the headers go out now
     hub = await the_hub()
     async for item in follow(hub, after, accept, settings.FEED_HEARTBEAT_SECONDS):
         if isinstance(item, Heartbeat):

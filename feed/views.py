@@ -8,8 +8,10 @@ thread for as long as it follows, so there the routes answer 503 and name the se
 
 from __future__ import annotations
 
+import threading
 import uuid
 
+from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.db import connections
 from django.http import StreamingHttpResponse
@@ -23,10 +25,18 @@ from products import eventstore
 from products.domain.events import SCHEMAS, FutureSchemaVersion
 from products.eventstore import Checkpoint, RecordedEvent
 from products.models import StoredEvent
+from project.database.deadline import remaining
 from project.http.errors import error_response
 from projections.api.serializers import EventSerializer
 
 from . import sse
+
+
+# Followers that start at once (authentication, where to start) each hold a database connection
+# for a moment: a thousand reconnecting together (after a restart) would take more than the
+# server has. They start a few at a time; the others wait, within the request's deadline.
+STARTING_AT_ONCE = 4
+_starting = threading.BoundedSemaphore(STARTING_AT_ONCE)
 
 
 class FeedApi(APIView):
@@ -34,6 +44,18 @@ class FeedApi(APIView):
 
     renderer_classes = [JSONRenderer]
     throttle_classes = []
+
+    def dispatch(self, request, *args, **kwargs):
+        if not _starting.acquire(timeout=max(0.0, remaining() or settings.REQUEST_TIMEOUT or 5)):
+            return error_response(503, "Too many followers are starting at once; retry shortly.", "feed_busy",
+                                  headers={"Retry-After": "1"})
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            # Django keeps this thread, and its database connection, until the stream ends; the
+            # stream reads through the hub. Without this, every follower kept a connection.
+            connections.close_all()
+            _starting.release()
 
     def perform_content_negotiation(self, request, force=False):
         # An EventSource accepts only text/event-stream; its refusals are still JSON, not 406.
@@ -59,9 +81,6 @@ class FeedApi(APIView):
         if not isinstance(request._request, ASGIRequest):
             return error_response(503, "The change feed is served by the ASGI service (`feed`, or `make run`), "
                                        "not by this WSGI server.", "feed_not_served_here")
-        # Django holds this request's thread, and its database connection, until the stream ends;
-        # the stream itself reads through the hub. Without this, every follower kept a connection.
-        connections.close_all()
         response = StreamingHttpResponse(messages, content_type="text/event-stream; charset=utf-8")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"  # proxies pass each message on at once

@@ -178,3 +178,51 @@ def test_followers_hold_no_database_connection_each(server, staff):
         finally:
             for stream in streams:
                 stream.close()
+
+
+def test_followers_starting_together_take_few_database_connections_and_each_gets_an_answer(server, staff):
+    """Hundreds reconnecting at once (after a restart): they start a few at a time, so the feed
+    never holds more than a handful of connections, and each gets its stream or a 503 to retry,
+    never a hang. Started all at once, they took the database past its connections."""
+    import threading
+    from urllib.parse import urlsplit
+
+    import psycopg
+
+    from feed.views import STARTING_AT_ONCE
+    from tests.support.processes import test_database_url
+
+    port, count = urlsplit(server).port, 300
+
+    async def start_one() -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(f"GET {STREAM} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
+                     f"Authorization: {staff['Authorization']}\r\n\r\n".encode())
+        try:
+            return (await asyncio.wait_for(reader.readuntil(b"\r\n"), 30)).strip()
+        finally:
+            writer.close()
+
+    async def all_together() -> list:
+        return await asyncio.gather(*(start_one() for _ in range(count)))
+
+    counts, watching = [], threading.Event()
+
+    def watch() -> None:
+        with psycopg.connect(test_database_url(), autocommit=True) as watcher:
+            while not watching.is_set():
+                counts.append(watcher.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND pid <> pg_backend_pid() AND query NOT LIKE '%pg_stat_activity%'").fetchone()[0])
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        status_lines = asyncio.run(all_together())
+    finally:
+        watching.set()
+        watcher.join()
+    assert set(status_lines) <= {b"HTTP/1.1 200 OK", b"HTTP/1.1 503 Service Unavailable"}, set(status_lines)
+    assert status_lines.count(b"HTTP/1.1 200 OK") >= STARTING_AT_ONCE
+    # This test process's, the hub's listening one and its read threads (up to 6), those starting.
+    assert max(counts) <= 2 + 1 + 6 + STARTING_AT_ONCE, max(counts)
