@@ -6,8 +6,9 @@ and a scratch RabbitMQ vhost. Followers are SSE connections to /api/events/strea
 one asyncio loop in this process; a few of them (the probes) read each message and note when
 it came, the others read and drop what they get.
 
-- held: FOLLOWERS connections open together; the feed's memory (RSS) before and after they
-  connect gives the memory per idle follower. With all of them connected, registrations at
+- held: FOLLOWERS connections open together (all asking at once; one answered 503 tries again a
+  second later, as an EventSource would); the feed's memory (RSS) before and after they connect
+  gives the memory per idle follower. With all of them connected, registrations at
   HELD_RATE per second must all be answered 202, and reach every follower.
 - idle: one registration at a time, with only the probes connected: from the 202 to the
   message at each probe.
@@ -34,6 +35,7 @@ PROBES = 5
 HELD_RATE = 10.0
 STEADY_RATE = 100.0
 IDLE_COMMANDS = 100
+STARTS = 30  # tries a follower makes to start, a second apart
 _STREAM_ID = re.compile(rb'"stream_id":"([0-9a-f-]{36})"')
 
 
@@ -46,6 +48,7 @@ class Followers:
         self.bytes_dropped = 0
         self.tasks: list[asyncio.Task] = []
         self.failures: list[str] = []
+        self.retries = 0  # 503s while starting, each retried a second later
 
     async def open(self, count: int, probe: bool) -> None:
         ready = [asyncio.get_running_loop().create_future() for _ in range(count)]
@@ -54,16 +57,29 @@ class Followers:
             if seen is not None:
                 self.seen.append(seen)
             self.tasks.append(asyncio.create_task(self._follow(future, seen)))
-        await asyncio.wait_for(asyncio.gather(*ready), 120)
+        await asyncio.wait_for(asyncio.gather(*ready), 180)
 
-    async def _follow(self, ready: asyncio.Future, seen: dict[str, float] | None) -> None:
-        try:
+    async def _connect(self) -> asyncio.StreamReader:
+        """The stream, retried after a 503 as an EventSource would (the feed starts followers a few
+        at a time)."""
+        for _ in range(STARTS):
             reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
             writer.write(f"GET /api/events/stream/ HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
                          f"Authorization: Token {self.token}\r\n\r\n".encode())
             head = await reader.readuntil(b"\r\n\r\n")
-            if b" 200 " not in head.split(b"\r\n", 1)[0]:
+            status = head.split(b"\r\n", 1)[0]
+            if b" 200 " in status:
+                return reader
+            writer.close()
+            if b" 503 " not in status:
                 raise OSError(head[:200].decode(errors="replace"))
+            self.retries += 1
+            await asyncio.sleep(1.0)
+        raise OSError(f"still 503 after {STARTS} tries")
+
+    async def _follow(self, ready: asyncio.Future, seen: dict[str, float] | None) -> None:
+        try:
+            reader = await self._connect()
             ready.set_result(None)
             while True:
                 chunk = await reader.read(65536)
@@ -189,6 +205,7 @@ def run(ctx: Run) -> dict[str, Any]:
                 await probes.close()
                 return {
                     "followers": followers_count, "probes": PROBES, "opening_seconds": round(opening_s, 2),
+                    "start_retries": crowd.retries,
                     "still_open_after": still_open + PROBES, "follower_failures": crowd.failures[:3] + probes.failures[:3],
                     "feed_rss_mb": {"before": rss_before, "after": rss_after},
                     "kb_per_follower": round((rss_after - rss_before) * 1024 / max(1, followers_count - PROBES), 1),

@@ -395,7 +395,9 @@ def _feed(b: dict) -> list[str]:
     out = _table(["Line", "commands/s asked", "answered/s", "delivery p50 ms", "delivery p99 ms", "max ms",
                   "never delivered", "command p99 ms"], rows)
     rss = b["feed_rss_mb"]
-    out += ["", f"{b['followers']} followers opened in {_num(b['opening_seconds'], 2)} s; {b['still_open_after']} still "
+    out += ["", f"{b['followers']} followers opened in {_num(b['opening_seconds'], 2)} s ({_num(b.get('start_retries'))} "
+                "answers of 503 while they started, each tried again a second later); "
+                f"{b['still_open_after']} still "
                 f"open at the end. The feed's memory went from {_num(rss['before'])} MB to {_num(rss['after'])} MB: "
                 f"{_num(b['kb_per_follower'])} KB per idle follower. Delivery is measured at the probes, from the "
                 "command's 202 to the message's arrival; the other followers read and drop what they get."]
