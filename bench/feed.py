@@ -59,7 +59,7 @@ class Followers:
             self.tasks.append(asyncio.create_task(self._follow(future, seen)))
         await asyncio.wait_for(asyncio.gather(*ready), 180)
 
-    async def _connect(self) -> asyncio.StreamReader:
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """The stream, retried after a 503 as an EventSource would (the feed starts followers a few
         at a time)."""
         for _ in range(STARTS):
@@ -69,7 +69,7 @@ class Followers:
             head = await reader.readuntil(b"\r\n\r\n")
             status = head.split(b"\r\n", 1)[0]
             if b" 200 " in status:
-                return reader
+                return reader, writer  # the writer too: once collected, it closes the connection
             writer.close()
             if b" 503 " not in status:
                 raise OSError(head[:200].decode(errors="replace"))
@@ -79,7 +79,7 @@ class Followers:
 
     async def _follow(self, ready: asyncio.Future, seen: dict[str, float] | None) -> None:
         try:
-            reader = await self._connect()
+            reader, writer = await self._connect()
             ready.set_result(None)
             while True:
                 chunk = await reader.read(65536)
