@@ -6,9 +6,9 @@ and a scratch RabbitMQ vhost. Followers are SSE connections to /api/events/strea
 one asyncio loop in this process; a few of them (the probes) read each message and note when
 it came, the others read and drop what they get.
 
-- held: FOLLOWERS connections open together (all asking at once; one answered 503 tries again a
-  second later, as an EventSource would); the feed's memory (RSS) before and after they connect
-  gives the memory per idle follower. With all of them connected, registrations at
+- held: FOLLOWERS connections open together (opened WAVE at a time; one answered 503 tries
+  again a second later, as an EventSource would); the feed's memory (RSS) before and after they
+  connect gives the memory per idle follower. With all of them connected, registrations at
   HELD_RATE per second must all be answered 202, and reach every follower.
 - idle: one registration at a time, with only the probes connected: from the 202 to the
   message at each probe.
@@ -36,6 +36,7 @@ HELD_RATE = 10.0
 STEADY_RATE = 100.0
 IDLE_COMMANDS = 100
 STARTS = 30  # tries a follower makes to start, a second apart
+WAVE = 25  # followers that ask to start together
 _STREAM_ID = re.compile(rb'"stream_id":"([0-9a-f-]{36})"')
 
 
@@ -51,13 +52,15 @@ class Followers:
         self.retries = 0  # 503s while starting, each retried a second later
 
     async def open(self, count: int, probe: bool) -> None:
-        ready = [asyncio.get_running_loop().create_future() for _ in range(count)]
-        for future in ready:
-            seen: dict[str, float] | None = {} if probe else None
-            if seen is not None:
-                self.seen.append(seen)
-            self.tasks.append(asyncio.create_task(self._follow(future, seen)))
-        await asyncio.wait_for(asyncio.gather(*ready), 180)
+        """`count` followers, WAVE at a time (each wave connected before the next asks)."""
+        for first in range(0, count, WAVE):
+            ready = [asyncio.get_running_loop().create_future() for _ in range(min(WAVE, count - first))]
+            for future in ready:
+                seen: dict[str, float] | None = {} if probe else None
+                if seen is not None:
+                    self.seen.append(seen)
+                self.tasks.append(asyncio.create_task(self._follow(future, seen)))
+            await asyncio.wait_for(asyncio.gather(*ready), 120)
 
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """The stream, retried after a 503 as an EventSource would (the feed starts followers a few
