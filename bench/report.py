@@ -284,6 +284,16 @@ def _why_projections(b: dict) -> list[str]:
 def _why_freshness(b: dict) -> list[str]:
     steady = b.get("steady") or {}
     out = []
+    idle = (b.get("idle") or {}).get("freshness") or {}
+    rounds = next(iter((b.get("worker_task_durations") or {}).values()), {})
+    speed = (b.get("load_before") or {}).get("core_speed_ms")
+    if idle.get("p50_ms") and rounds.get("p50_ms") and any(
+            not t["met"] for t in b.get("targets", []) if t["name"].startswith("freshness idle")):
+        out.append(f"Idle, a change is readable once the round its nudge starts has run: the worker's rounds took "
+                   f"p50 {_num(rounds['p50_ms'], 1)} ms over this benchmark (idle and steady together), against an "
+                   f"idle freshness of p50 {_num(idle['p50_ms'], 1)} ms, so the round itself is most of it"
+                   + (f"; one core took {speed:g} ms for a million Python additions in this run, and the rounds' "
+                      "statements are CPU on these same two cores" if speed else "") + ".")
     rate, cores = steady.get("achieved_rate"), steady.get("cores_used") or {}
     if rate and rate < steady.get("target_rate", 0) * 0.95:
         per = {group: cores.get(group, 0) / rate * 1000 for group in
