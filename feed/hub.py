@@ -190,27 +190,22 @@ def _stopped(ready: asyncio.Future, task: asyncio.Task) -> None:
         _running = None
 
 
-def _read_log(after: Checkpoint, limit: int) -> list[RecordedEvent]:
-    try:
-        return eventstore.read_all(after=after, limit=limit)
-    except (OperationalError, InterfaceError):
-        connections[DEFAULT_DB_ALIAS].close()  # this thread's connection is broken: a new one next time
-        raise
+def _on_a_read_thread(read: Callable) -> Callable:
+    """`read` on one of the loop's worker threads; a broken connection of that thread is closed,
+    so the next read there opens a new one."""
 
+    @functools.wraps(read)
+    def reading(*args):
+        try:
+            return read(*args)
+        except (OperationalError, InterfaceError):
+            connections[DEFAULT_DB_ALIAS].close()
+            raise
 
-def _read_last_settled() -> Checkpoint:
-    return eventstore.last_settled() or Checkpoint.START
-
-
-def _stored_after(after: Checkpoint) -> bool:
-    try:
-        return eventstore.stored_after(after)
-    except (OperationalError, InterfaceError):
-        connections[DEFAULT_DB_ALIAS].close()
-        raise
+    return sync_to_async(reading, thread_sensitive=False)
 
 
 # On worker threads, each with its own connection: a handful for the process, none per subscriber.
-read_log = sync_to_async(_read_log, thread_sensitive=False)
-read_last_settled = sync_to_async(_read_last_settled, thread_sensitive=False)
-stored_after = sync_to_async(_stored_after, thread_sensitive=False)
+read_log = _on_a_read_thread(lambda after, limit: eventstore.read_all(after=after, limit=limit))
+read_last_settled = _on_a_read_thread(lambda: eventstore.last_settled() or Checkpoint.START)
+stored_after = _on_a_read_thread(eventstore.stored_after)
