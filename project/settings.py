@@ -307,6 +307,9 @@ FEED_HEARTBEAT_SECONDS = float(os.environ.get("FEED_HEARTBEAT_SECONDS", "15"))
 # How often the feed reads the log whatever it was told: PostgreSQL's notifications make it
 # look at once; this covers one that was lost, and is all there is on SQLite.
 FEED_POLL_SECONDS = float(os.environ.get("FEED_POLL_SECONDS", "1"))
+# How long the catalog's product changes (what /api/products/changes/ sends) are kept; a
+# follower that resumes from before that is told so (410) and loads the catalog again.
+PRODUCT_CHANGES_RETENTION_DAYS = float(os.environ.get("PRODUCT_CHANGES_RETENTION_DAYS", "7"))
 
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
@@ -342,12 +345,14 @@ CELERY_TASK_QUEUES = [
       for name in PROJECTORS),
 ]
 CELERY_TASK_DEFAULT_QUEUE = "projections"
-CELERY_TASK_ROUTES = {"projections.sweep": {"queue": "projections"}, "projections.rebuild": {"queue": "projections"}}
+CELERY_TASK_ROUTES = {"projections.sweep": {"queue": "projections"}, "projections.rebuild": {"queue": "projections"},
+                      "projections.trim_product_changes": {"queue": "projections"}}
 # Well under RabbitMQ's consumer_timeout (30 min): an unacknowledged delivery past it is closed.
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_BEAT_SCHEDULE = {
     "sweep-projections": {"task": "projections.sweep", "schedule": float(os.environ.get("PROJECTION_SWEEP_SECONDS", "5"))},
+    "trim-product-changes": {"task": "projections.trim_product_changes", "schedule": 3600.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

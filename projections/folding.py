@@ -44,10 +44,15 @@ class Target:
     name: str
     tag: str
     generation_name: str
+    # A rebuild's generation records the changes it applies, as the live one does (the catalog's
+    # product changes); a throwaway one (a drift check) leaves them alone.
+    records_changes: bool = True
 
     def projector(self) -> TableProjector:
         live = projectors.get(self.name)
-        return live.writing_to(self.tables().models, self.generation_name)
+        projector = live.writing_to(self.tables().models, self.generation_name)
+        projector.records_changes = live.records_changes and self.records_changes
+        return projector
 
     def tables(self) -> GenerationTables:
         return GenerationTables(projectors.get(self.name).models, self.tag)

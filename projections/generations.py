@@ -239,7 +239,7 @@ def fill(names, using: str = DEFAULT_DB_ALIAS, progress: Callable[[int], None] =
             state = next_state(name, using)
             if state is not None and state.last_position == 0 and projector.folds():
                 targets.append(folding.Target(name, NEXT, next_name(name)))
-        upto = eventstore.last_settled(using) if targets else None
+        upto = fold_upto(targets, using) if targets else None
         if upto is None:
             return {}
         for target in targets:
@@ -255,6 +255,17 @@ def fill(names, using: str = DEFAULT_DB_ALIAS, progress: Callable[[int], None] =
             target.tables().build_indexes(using)
             StateRow(target.generation_name, using).filled(upto, events)
         return {target.name: events for target in targets}
+
+
+def fold_upto(targets: list[folding.Target], using: str) -> Checkpoint | None:
+    """How far a fill folds the log: all that has settled, but no further than the live
+    generation of a projector that records changes has applied (a fold records none, so the
+    generation applies the rest event by event, recording each; see TableProjector); None: nothing."""
+    upto = eventstore.last_settled(using)
+    for target in targets:
+        if upto is not None and target.projector().records_changes:
+            upto = min(upto, StateRow(target.name, using).read().checkpoint)
+    return None if upto in (None, Checkpoint.START) else upto
 
 
 def start_due(using: str = DEFAULT_DB_ALIAS) -> list[str]:

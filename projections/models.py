@@ -148,3 +148,46 @@ class PriceHistoryEntry(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["product_id", "version"], name="read_price_history_product_version")
         ]
+
+
+class ProductChange(models.Model):
+    """The product as the catalog showed it after each change it applied: what the product
+    changes feed sends. Written by CatalogProjector in the transaction that applies the change.
+
+    One row per event the catalog applied, keyed by the event's place in the log, so a follower
+    resumes after any position token. Kept for PRODUCT_CHANGES_RETENTION_DAYS (see
+    projections/changes.py); rows are history and never rewritten, not even by a rebuild.
+    """
+
+    position = models.BigIntegerField(primary_key=True, help_text="The event's position in the log.")
+    tx = models.BigIntegerField(help_text="The event's transaction id: with position, its place in log order.")
+    product_id = models.UUIDField()
+    version = models.PositiveIntegerField(help_text="The product version this change made.")
+    category = models.CharField(max_length=100)
+    previous_category = models.CharField(max_length=100, blank=True, help_text="Set when this change moved it.")
+    event_type = models.CharField(max_length=100)
+    recorded_at = models.DateTimeField(help_text="When the event was stored.")
+    state = models.TextField(help_text="The product as /api/products/{id}/ showed it, as JSON.")
+
+    class Meta:
+        db_table = "read_product_change"
+        ordering = ["tx", "position"]
+        default_permissions = ("view",)
+        indexes = [models.Index(fields=["tx", "position"], name="read_product_change_order")]
+
+    def __str__(self):
+        return f"{self.product_id} v{self.version}"
+
+
+class ProductChangesTrimmed(models.Model):
+    """How far retention has removed product changes: a follower that would resume before this
+    place is told so, rather than silently given what is left. One row, written by the trim."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    through_tx = models.BigIntegerField(default=0)
+    through_position = models.BigIntegerField(default=0)
+    trimmed_at = models.DateTimeField(null=True)
+
+    class Meta:
+        db_table = "read_product_change_trimmed"
+        default_permissions = ()

@@ -10,13 +10,14 @@ Lost, repeated or reordered messages can only delay a read model: the engine rea
 
 import logging
 import time
+from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
 
 from products.nudge import publish_nudge
 
-from . import engine, generations, projectors, rounds
+from . import changes, engine, generations, projectors, rounds
 from .progress import Outcome
 from .queues import projection_queue
 
@@ -144,3 +145,12 @@ def build_generation(name: str) -> None:
 def fan_out() -> None:
     for name in projectors.all_projectors():
         catch_up.apply_async(args=[name], queue=projection_queue(name))
+
+
+@shared_task(name="projections.trim_product_changes", ignore_result=True)
+def trim_product_changes() -> int:
+    """Beat, hourly: the catalog's product changes older than their retention go."""
+    removed = changes.trim(timedelta(days=settings.PRODUCT_CHANGES_RETENTION_DAYS))
+    if removed:
+        log.info("Removed %s product changes older than %s days", removed, settings.PRODUCT_CHANGES_RETENTION_DAYS)
+    return removed

@@ -67,7 +67,7 @@ def verify(name: str, using: str = DEFAULT_DB_ALIAS, keep: int = 10) -> Verifica
     """Compare `name`'s live tables with a generation built from the log, up to the same event."""
     generations.rebuildable(name)  # refuses the relay and projections without tables
     check_name = f"{name}.{TAG}"
-    target = folding.Target(name, TAG, check_name)
+    target = folding.Target(name, TAG, check_name, records_changes=False)
     tables = target.tables()
     with engine.runner(check_name, using) as owned:
         if not owned:

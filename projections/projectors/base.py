@@ -73,6 +73,11 @@ class TableProjector:
     version: ClassVar[int] = 1
     models: ClassVar[tuple[Any, ...]]
     handlers: ClassVar[dict[str, str]]
+    # Whether it writes a row per event it applies, outside its `models` (the catalog's product
+    # changes): those are written as events are applied, never by a fold, so a rebuild folds
+    # only what the live generation has applied and applies the rest event by event.
+    records_changes: bool = False
+    recording = False  # true while applying a batch (not folding) of a projector that records
 
     def __init__(self, tables: Mapping[Any, Any] | None = None) -> None:
         # Each of `models` mapped to the model whose table this instance writes: itself, or
@@ -103,8 +108,13 @@ class TableProjector:
             try:
                 domain_event = decoded[index] if decoded is not None else None
                 handler(domain_event or decode(event), event)
+                if self.recording:
+                    self.record(event)
             except Exception as error:
                 raise ProjectionFailed(event, error) from error
+
+    def record(self, event: RecordedEvent) -> None:
+        """After `event` was handled in a batch, by a projector that records changes."""
 
     # --- a fold of the whole log, for a new generation that nobody reads yet ------------------
     # The same handlers, without reading or upserting rows: the log comes one stream at a time
@@ -152,6 +162,7 @@ class TableProjector:
 
     def begin(self, events: Sequence[RecordedEvent], using: str) -> None:
         """Load what the handlers need for this batch (one query, not one per event)."""
+        self.recording = self.records_changes
 
     def flush(self, using: str) -> None:
         raise NotImplementedError
@@ -177,6 +188,7 @@ class StreamRowProjector(TableProjector):
         self.key_attname = self.row_table.key.attname
 
     def begin(self, events, using):
+        super().begin(events, using)
         self.rows = self.row_table.load(using, {event.stream_id for event in events})
         self.changed: set = set()
 
@@ -184,6 +196,7 @@ class StreamRowProjector(TableProjector):
         self.row_table.upsert(using, [self.rows[key] for key in self.changed])
 
     def begin_stream(self):
+        self.recording = False  # a fold writes final rows only; see records_changes
         self.rows, self.changed = {}, set()
 
     def folded(self):
