@@ -1,5 +1,8 @@
 """One follower of the log per process, shared by every subscriber of the change feed.
 
+(And one of the catalog's product changes, shared by every subscriber of those: a hub follows
+a source, feed/sources.py. What follows says "the log" and "events" for either.)
+
 Subscribers cost no database connection and no query each. The hub is told that events were
 stored (PostgreSQL's LISTEN, see feed/signals.py), reads what is new once, with the horizon
 reader the projections use (products.eventstore.read_all: an event that commits late, behind
@@ -20,17 +23,16 @@ import contextvars
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
+from django.db import InterfaceError, OperationalError
 
-from products import eventstore
-from products.eventstore import Checkpoint, RecordedEvent
+from products.eventstore import Checkpoint
 
 from . import signals
+from .sources import LOG, Source, on_a_read_thread
 
 log = logging.getLogger(__name__)
 
@@ -50,34 +52,50 @@ class TooSlow:
     after: Checkpoint
 
 
-class Hub:
-    """The recent tail of the log: every event after `base`, in log order."""
+@dataclass(frozen=True)
+class Expired:
+    """The subscriber is behind what its source keeps (retention removed items it has not had)."""
 
-    def __init__(self, tail_size: int, read: Callable[[Checkpoint, int], Awaitable[list[RecordedEvent]]] | None = None
-                 ) -> None:
+    trimmed_through: Checkpoint
+
+
+class Hub:
+    """The recent tail of a source (the log, by default): every item after `base`, in log order."""
+
+    def __init__(self, tail_size: int, source: Source = LOG, read=None) -> None:
         self.tail_size = tail_size
-        self.read = read or read_log  # the log after a checkpoint, in log order (the horizon reader)
+        self.source = source
+        # On worker threads, each with its own connection: a handful for the process, none per subscriber.
+        self.read = read or on_a_read_thread(source.read)  # `read`: an async reader of the same items
+        self._last = on_a_read_thread(source.last)
+        self._unsettled_after = on_a_read_thread(source.unsettled)
+        self.trimmed_through = on_a_read_thread(source.trimmed_through)
         self.base = Checkpoint.START
-        self._events: list[RecordedEvent] = []
+        self._events: list = []
         self._keys: list[tuple[int, int]] = []
         self._changed = asyncio.Event()
+        self.stopped = False  # its task ended: followers end too, and reconnect to a new hub
 
     @property
     def head(self) -> Checkpoint:
         return self._events[-1].checkpoint if self._events else self.base
 
-    def after(self, position: Checkpoint, limit: int = PAGE) -> list[RecordedEvent] | None:
+    def after(self, position: Checkpoint, limit: int = PAGE) -> list | None:
         """Up to `limit` events after `position` from the tail; None if `position` is behind it."""
         if position < self.base:
             return None
         start = bisect.bisect_right(self._keys, (position.tx, position.position))
         return self._events[start:start + limit]
 
+    def stop(self) -> None:
+        self.stopped = True
+        self._changed.set()
+
     def next_change(self) -> asyncio.Event:
         """Set when events after the present head are in the tail."""
         return self._changed
 
-    def add(self, events: list[RecordedEvent]) -> None:
+    def add(self, events: list) -> None:
         if not events:
             return
         kept = len(self._events)
@@ -94,10 +112,10 @@ class Hub:
 
     async def run(self, started: asyncio.Future) -> None:
         """Follow the log for as long as the process serves the feed."""
-        self.base = await read_last_settled()
+        self.base = await self._last()
         started.set_result(None)
         poll = settings.FEED_POLL_SECONDS
-        async for _ in signals.new_events(poll):
+        async for _ in signals.new_events(poll, self.source.channel):
             await self._read_new()
             # An event whose notification came while an older transaction was still running (a
             # projection's, say) is not below the horizon yet, and that transaction's end notifies
@@ -110,7 +128,7 @@ class Hub:
 
     async def _unsettled(self) -> bool:
         try:
-            return await stored_after(self.head)
+            return await self._unsettled_after(self.head)
         except (OperationalError, InterfaceError):
             return False  # the poll looks again
 
@@ -126,21 +144,26 @@ class Hub:
                 return
 
 
-async def follow(hub: Hub, after: Checkpoint, accept: Callable[[RecordedEvent], bool],
-                 heartbeat: float) -> AsyncIterator[list[RecordedEvent] | Heartbeat | TooSlow]:
-    """The events after `after` that `accept` takes, in log order, for as long as the caller
+async def follow(hub: Hub, after: Checkpoint, accept, heartbeat: float
+                 ) -> AsyncIterator[list | Heartbeat | TooSlow | Expired]:
+    """The items after `after` that `accept` takes, in log order, for as long as the caller
     reads, as many at a time as there are (one write to the client for all of them); a Heartbeat
     when nothing was given for `heartbeat` seconds; TooSlow (and the end) when the subscriber
-    fell behind the tail it was following."""
+    fell behind the tail it was following; Expired (and the end) when it is behind what the
+    source keeps."""
     position, following, last_sent = after, False, time.monotonic()
-    while True:
+    while not hub.stopped:
         change = hub.next_change()  # taken before looking, so an event added meanwhile wakes us
         events = hub.after(position)
         if events is None:
             if following:
                 yield TooSlow(position)
                 return
-            events = await hub.read(position, PAGE)  # behind the tail: from the log itself
+            events = await hub.read(position, PAGE)  # behind the tail: from the source itself
+            trimmed = await hub.trimmed_through()  # after the read: a trim before it shows here
+            if position < trimmed:
+                yield Expired(trimmed)
+                return
         else:
             following = True
         if events:
@@ -160,52 +183,32 @@ async def follow(hub: Hub, after: Checkpoint, accept: Callable[[RecordedEvent], 
             last_sent = time.monotonic()
 
 
-_running: tuple[asyncio.AbstractEventLoop, Hub, asyncio.Future] | None = None
+_running: dict[str, tuple[asyncio.AbstractEventLoop, Hub, asyncio.Future]] = {}
 
 
-async def the_hub() -> Hub:
-    """This process's hub, started on first use on the running event loop."""
-    global _running
+async def the_hub(source: Source = LOG) -> Hub:
+    """This process's hub of `source`, started on first use on the running event loop."""
     loop = asyncio.get_running_loop()
-    if _running is None or _running[0] is not loop:
-        hub, ready = Hub(settings.FEED_TAIL_EVENTS), loop.create_future()
+    running = _running.get(source.name)
+    if running is None or running[0] is not loop:
+        hub, ready = Hub(settings.FEED_TAIL_EVENTS, source), loop.create_future()
         # A context of its own: not the first subscriber's request (its ids, its deadline).
-        task = loop.create_task(hub.run(ready), name="change-feed-hub", context=contextvars.Context())
-        task.add_done_callback(functools.partial(_stopped, ready))
-        _running = (loop, hub, ready)
-    _, hub, ready = _running
+        task = loop.create_task(hub.run(ready), name=f"change-feed-hub-{source.name}", context=contextvars.Context())
+        task.add_done_callback(functools.partial(_stopped, source.name, hub, ready))
+        running = _running[source.name] = (loop, hub, ready)
+    _, hub, ready = running
     await asyncio.shield(ready)
     return hub
 
 
-def _stopped(ready: asyncio.Future, task: asyncio.Task) -> None:
-    """A hub that stops (it cannot start, or it fails) is replaced at the next subscriber."""
-    global _running
+def _stopped(name: str, hub: Hub, ready: asyncio.Future, task: asyncio.Task) -> None:
+    """A hub that stops (it cannot start, or it fails) is replaced at the next subscriber; its
+    followers' streams end, so that their clients reconnect to that one."""
+    hub.stop()
     error = None if task.cancelled() else task.exception()
     if error is not None:
         log.error("The change feed's hub stopped; the next subscriber starts another.", exc_info=error)
     if not ready.done():
         ready.set_exception(error or RuntimeError("The change feed's hub stopped."))
-    if _running is not None and _running[2] is ready:
-        _running = None
-
-
-def _on_a_read_thread(read: Callable) -> Callable:
-    """`read` on one of the loop's worker threads; a broken connection of that thread is closed,
-    so the next read there opens a new one."""
-
-    @functools.wraps(read)
-    def reading(*args):
-        try:
-            return read(*args)
-        except (OperationalError, InterfaceError):
-            connections[DEFAULT_DB_ALIAS].close()
-            raise
-
-    return sync_to_async(reading, thread_sensitive=False)
-
-
-# On worker threads, each with its own connection: a handful for the process, none per subscriber.
-read_log = _on_a_read_thread(lambda after, limit: eventstore.read_all(after=after, limit=limit))
-read_last_settled = _on_a_read_thread(lambda: eventstore.last_settled() or Checkpoint.START)
-stored_after = _on_a_read_thread(eventstore.stored_after)
+    if name in _running and _running[name][2] is ready:
+        del _running[name]

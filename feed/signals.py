@@ -1,7 +1,8 @@
-"""When the hub looks at the log again: when PostgreSQL says events were stored, and on a poll.
+"""When a hub looks at its source again: when PostgreSQL says items were stored, and on a poll.
 
 The event store's trigger notifies `eventstore.APPENDED_CHANNEL` when a transaction that
-appended events commits (products/eventstore/schema.py). The hub listens on one connection of its
+appended events commits (products/eventstore/schema.py); the catalog's product changes notify
+`changes.CHANGED_CHANNEL` the same way (projections/changes.py). Each hub listens on one connection of its
 own, for the whole process. A notification only says "look": the hub then reads the log with
 the horizon reader, so a notification that arrives early (its event is behind one still being
 written) or is lost (the listening connection broke) costs a delay, never an event. The poll
@@ -29,7 +30,7 @@ _CONNECTION_KEYS = ("dbname", "user", "password", "host", "port", "sslmode", "co
                     "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout")
 
 
-async def new_events(poll: float) -> AsyncIterator[None]:
+async def new_events(poll: float, channel: str = eventstore.APPENDED_CHANNEL) -> AsyncIterator[None]:
     """Yields at once, then each time events may have been stored: on a notification, or after
     `poll` seconds without one."""
     yield
@@ -40,7 +41,7 @@ async def new_events(poll: float) -> AsyncIterator[None]:
     while True:
         try:
             async with await psycopg.AsyncConnection.connect(**_connection_settings(), autocommit=True) as listening:
-                await listening.execute(f"LISTEN {eventstore.APPENDED_CHANNEL}")
+                await listening.execute(f"LISTEN {channel}")
                 yield  # what was stored while nobody listened
                 while True:
                     async for _ in listening.notifies(timeout=poll, stop_after=1):

@@ -4,4 +4,5 @@ from . import views
 
 urlpatterns = [
     path("events/stream/", views.EventStreamApi.as_view(), name="event-stream"),
+    path("products/changes/", views.ProductChangesApi.as_view(), name="product-changes"),
 ]

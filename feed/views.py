@@ -10,26 +10,37 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable
+
 
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.db import connections
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import extend_schema
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import APIException, ParseError
 from rest_framework.permissions import IsAdminUser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
-from products import eventstore
 from products.domain.events import SCHEMAS, FutureSchemaVersion
 from products.eventstore import Checkpoint, RecordedEvent
 from products.models import StoredEvent
 from project.database.deadline import remaining
 from project.http.errors import error_response
+from projections import changes
+from projections.api.permissions import CanQuery
 from projections.api.serializers import EventSerializer
 
 from . import sse
+from .sources import LOG, PRODUCT_CHANGES, Source
+
+PRODUCT_CHANGED = "product.changed"  # the SSE event name of a product change
+
+
+class PositionExpired(APIException):
+    status_code = 410
+    default_code = "position_expired"
 
 
 # Followers that start at once (authentication, where to start) each hold a database connection
@@ -61,19 +72,23 @@ class FeedApi(APIView):
         # An EventSource accepts only text/event-stream; its refusals are still JSON, not 406.
         return super().perform_content_negotiation(request, force=True)
 
-    def start(self, request) -> Checkpoint:
+    def start(self, request, source: Source) -> Checkpoint:
         """Where the client resumes: Last-Event-ID (a reconnect), else ?after=, else now."""
         given = request.headers.get("Last-Event-ID") or request.query_params.get("after")
-        source = "Last-Event-ID" if request.headers.get("Last-Event-ID") else "after"
+        source_name = "Last-Event-ID" if request.headers.get("Last-Event-ID") else "after"
         if not given:
-            return eventstore.last_settled() or Checkpoint.START
+            return source.last()
         try:
             after = Checkpoint.parse(given)
         except ValueError:
-            raise ParseError(f"{source} is not a position of this feed (such as 812-5): {given!r}.",
+            raise ParseError(f"{source_name} is not a position of this feed (such as 812-5): {given!r}.",
                              code="invalid_position")
-        if after != Checkpoint.START and not eventstore.contains(after):
-            raise ParseError(f"{source} {given} names no event of this log, so the feed cannot resume from it. "
+        trimmed = source.trimmed_through()
+        if after < trimmed or (after == Checkpoint.START and trimmed != Checkpoint.START):
+            raise PositionExpired(f"{source_name} {given} is older than this feed keeps (it keeps what came after "
+                                  f"{trimmed}). Load the catalog again, then follow from now (without a position).")
+        if after != Checkpoint.START and not source.resumable(after):
+            raise ParseError(f"{source_name} {given} names no event of this log, so the feed cannot resume from it. "
                              "Start again without it (from now) or from 0-0 (the whole log).", code="unknown_position")
         return after
 
@@ -94,7 +109,7 @@ class EventStreamApi(FeedApi):
     permission_classes = [IsAdminUser]
 
     def get(self, request):
-        after = self.start(request)
+        after = self.start(request, LOG)
         wanted_type = request.query_params.get("type") or None
         stream_id = _uuid(request.query_params.get("stream_id"), "stream_id")
 
@@ -105,13 +120,43 @@ class EventStreamApi(FeedApi):
         return self.streaming(request, sse.stream(after, accept, _event_message))
 
 
-def _event_message(event: RecordedEvent) -> tuple[str, dict]:
+@extend_schema(exclude=True)  # a stream of messages: the event catalog (/api/asyncapi/) describes it
+class ProductChangesApi(FeedApi):
+    """Each product as the catalog shows it after each change it applies, live; filters
+    `category` (a product that moves out of it is sent once more, showing where it went) and
+    `id` (one or more)."""
+
+    permission_classes = [CanQuery]
+
+    def get(self, request):
+        after = self.start(request, PRODUCT_CHANGES)
+        accept = product_filter(request.query_params)
+        return self.streaming(request, sse.stream(after, accept, product_message, PRODUCT_CHANGES))
+
+
+def product_filter(params) -> Callable[[changes.Change], bool]:
+    """The changes a follower asked for with `category` and `id`; ParseError for a malformed id."""
+    category = params.get("category") or None
+    ids = {_uuid(value, "id") for value in params.getlist("id") if value} or None
+
+    def accept(change: changes.Change) -> bool:
+        return (ids is None or change.product_id in ids) and \
+            (category is None or category in (change.category, change.previous_category))
+
+    return accept
+
+
+def product_message(change: changes.Change) -> tuple[str, str]:
+    return PRODUCT_CHANGED, change.state
+
+
+def _event_message(event: RecordedEvent) -> tuple[str, str]:
     body = EventSerializer(StoredEvent(
         position=event.position, tx=event.tx, stream_type=event.stream_type, stream_id=event.stream_id,
         version=event.version, event_id=event.event_id, type=event.type, schema_version=event.schema_version,
         data=event.data, metadata=event.metadata, recorded_at=event.recorded_at,
     )).data
-    return body["type"], body
+    return body["type"], sse.to_json(body)
 
 
 def _current_type(event: RecordedEvent) -> str:

@@ -41,7 +41,7 @@ class HubReader:
         from feed.hub import Hub, follow
 
         try:
-            hub = Hub(self.tail_size, self.read)
+            hub = Hub(self.tail_size, read=self.read)
             ready = self.loop.create_future()
             self.hub_task = self.loop.create_task(hub.run(ready))
             await ready
