@@ -284,6 +284,11 @@ INTEGRATION_RELAY_URL = os.environ.get(
     os.environ.get("CELERY_BROKER_URL", "") if os.environ.get("CELERY_BROKER_URL", "").startswith("amqp") else "",
 )
 INTEGRATION_EXCHANGE = os.environ.get("INTEGRATION_EXCHANGE", "catalog.events")
+# With an MQTT broker's URL (mqtt://user:password@host:1883, or mqtts://), the MQTT bridge
+# publishes each product's state (retained) and each event under this prefix (see
+# projections/projectors/mqtt_bridge.py).
+MQTT_URL = os.environ.get("MQTT_URL", "")
+MQTT_TOPIC_PREFIX = os.environ.get("MQTT_TOPIC_PREFIX", "catalog")
 # Every projection by name (its checkpoint, its queue) and its projector class. Add your own
 # as NAME=dotted.path pairs in EXTRA_PROJECTORS; see projections/projectors/base.py.
 PROJECTORS = {
@@ -291,6 +296,7 @@ PROJECTORS = {
     "category_summary": "projections.projectors.category_summary.CategorySummaryProjector",
     "price_history": "projections.projectors.price_history.PriceHistoryProjector",
     **({"integration_relay": "projections.projectors.relay.IntegrationRelay"} if INTEGRATION_RELAY_URL else {}),
+    **({"mqtt_bridge": "projections.projectors.mqtt_bridge.MqttBridge"} if os.environ.get("MQTT_URL") else {}),
     **dict(item.split("=", 1) for item in env_list("EXTRA_PROJECTORS", "")),
 }
 # Read-your-writes: how long a query with min_position may wait for the projections.

@@ -28,5 +28,6 @@ def get(name: str) -> Projector:
 
 
 def read_models() -> list[str]:
-    """What a rebuild replays by default: everything but the relay, which would republish the log."""
-    return [name for name in all_projectors() if name != "integration_relay"]
+    """What a rebuild replays by default: not the relay or the MQTT bridge, which would publish the
+    whole log again (those say so in their `rebuild_refusal`)."""
+    return [name for name, projector in all_projectors().items() if not getattr(projector, "rebuild_refusal", None)]

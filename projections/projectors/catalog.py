@@ -89,10 +89,15 @@ class CatalogProjector(StreamRowProjector):
             position=event.position, tx=event.tx, product_id=event.stream_id, version=event.version,
             category=row.category, previous_category=self.moved_from.get(event.position, ""),
             event_type=current_name(event.type), recorded_at=event.recorded_at,
-            state=json.dumps(self.shown.to_representation(row), ensure_ascii=False, separators=(",", ":")),
+            state=product_json(self.shown, row),
         ))
 
     def flush(self, using):
         super().flush(using)
         # The same change recorded by the live generation and a rebuild's next one: the first stays.
         self.change_table.insert_new(using, self.recorded)
+
+
+def product_json(shown: ProductSerializer, row) -> str:
+    """The product as /api/products/{id}/ shows it, as the JSON text the feeds send."""
+    return json.dumps(shown.to_representation(row), ensure_ascii=False, separators=(",", ":"))
