@@ -4,6 +4,10 @@ Authentication, permissions and every refusal (400 for a position it cannot resu
 403) are DRF's, answered in JSON before the stream starts. The stream itself needs an ASGI
 server (the `feed` service, or `make run`): under WSGI each subscriber would hold a worker
 thread for as long as it follows, so there the routes answer 503 and name the service to use.
+
+The WebSocket of the product changes (feed/websocket.py) runs the same view for its checks
+alone (`as_view(opening_only=True)`): its answer is then an Opening, and the socket carries the
+messages.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.db import connections
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.permissions import IsAdminUser
@@ -50,11 +54,21 @@ STARTING_AT_ONCE = 4
 _starting = threading.BoundedSemaphore(STARTING_AT_ONCE)
 
 
+class Opening(HttpResponse):
+    """A follower that passed a route's checks, for another transport than SSE to follow: where it
+    starts, which items it takes, the (event name, JSON data) of each, and the source."""
+
+    def __init__(self, after: Checkpoint, accept: Callable, shape: Callable[..., tuple[str, str]], source: Source):
+        super().__init__(status=200)
+        self.after, self.accept, self.shape, self.source = after, accept, shape, source
+
+
 class FeedApi(APIView):
     """What the feed's routes share: JSON refusals whatever the client accepts, and the start."""
 
     renderer_classes = [JSONRenderer]
     throttle_classes = []
+    opening_only = False  # True: answer an Opening instead of the stream (feed/websocket.py)
 
     def dispatch(self, request, *args, **kwargs):
         if not _starting.acquire(timeout=max(0.0, remaining() or settings.REQUEST_TIMEOUT or 5)):
@@ -92,6 +106,13 @@ class FeedApi(APIView):
                              "Start again without it (from now) or from 0-0 (the whole log).", code="unknown_position")
         return after
 
+    def following(self, request, after: Checkpoint, accept: Callable, shape: Callable[..., tuple[str, str]],
+                  source: Source = LOG) -> HttpResponse:
+        """The stream of what the follower takes from `after` on; an Opening if that is all it asked."""
+        if self.opening_only:
+            return Opening(after, accept, shape, source)
+        return self.streaming(request, sse.stream(after, accept, shape, source))
+
     def streaming(self, request, messages) -> StreamingHttpResponse:
         if not isinstance(request._request, ASGIRequest):
             return error_response(503, "The change feed is served by the ASGI service (`feed`, or `make run`), "
@@ -117,7 +138,7 @@ class EventStreamApi(FeedApi):
             return (stream_id is None or event.stream_id == stream_id) and \
                 (wanted_type is None or _current_type(event) == wanted_type)
 
-        return self.streaming(request, sse.stream(after, accept, _event_message))
+        return self.following(request, after, accept, _event_message)
 
 
 @extend_schema(exclude=True)  # a stream of messages: the event catalog (/api/asyncapi/) describes it
@@ -131,7 +152,7 @@ class ProductChangesApi(FeedApi):
     def get(self, request):
         after = self.start(request, PRODUCT_CHANGES)
         accept = product_filter(request.query_params)
-        return self.streaming(request, sse.stream(after, accept, product_message, PRODUCT_CHANGES))
+        return self.following(request, after, accept, product_message, PRODUCT_CHANGES)
 
 
 def product_filter(params) -> Callable[[changes.Change], bool]:
