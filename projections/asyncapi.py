@@ -1,21 +1,27 @@
 """The event catalog: an AsyncAPI 3 document of what other programs can consume, built from the
 event types, so it says what the code publishes.
 
-Two ways in: the integration relay's RabbitMQ topic exchange, one channel per event type (its
+The ways in: the integration relay's RabbitMQ topic exchange, one channel per event type (its
 routing key), each message the relay's envelope (projectors/relay.py, message_body) around the
-event's data at its current schema version; and the change feed's Server-Sent Events stream of
-the log (feed/), whose messages carry the same envelope. The schemas of older versions are in
-`components.schemas` too, for programs that kept messages from before a change.
+event's data at its current schema version; the change feed (feed/): the log as Server-Sent
+Events, whose messages carry the same envelope, and the product changes over SSE and WebSocket,
+each the product as /api/products/{id}/ shows it; and, with MQTT_URL set, the MQTT bridge's
+topics. The schemas of older versions are in `components.schemas` too, for programs that kept
+messages from before a change.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from kombu.utils.url import url_to_parts
+from rest_framework import serializers as drf
 
 from products.domain import json_schemas
+
+from .api.serializers import ProductSerializer
 
 ASYNCAPI_VERSION = "3.0.0"
 AMQP_BINDING_VERSION = "0.3.0"
@@ -47,6 +53,21 @@ every {heartbeat:g} s without a message. A follower more than {tail} events behi
 """
 FEED_CHANNEL = "eventStream"
 RESUME = "resume"
+
+PRODUCT_CHANGES_DESCRIPTION = """After the catalog applies a change, the product as `/api/products/{{id}}/` showed it at
+that version, for any reader. Each message is `id: <position>`, `event: product.changed`,
+`data: <the product as JSON>`. Resume as on the event stream, with `Last-Event-ID` or `?after=`.
+Filters: `category` (a product that moves out of it is sent once more, showing where it went)
+and `id` (repeatable). Changes are kept {retention:g} days: a position older than that is
+refused (410) before the stream, or ends it with an `expired` message.
+"""
+PRODUCT_CHANGES_CHANNEL = "productChanges"
+PRODUCT_CHANGES_SOCKET = "productChangesSocket"
+PRODUCT_CHANGED = "product.changed"
+EXPIRED = "expired"
+MQTT_STATES = "mqttProductStates"
+MQTT_EVENTS = "mqttEvents"
+MQTT_BINDING_VERSION = "0.2.0"
 
 
 def document(feed_url: str | None = None) -> Document:
@@ -80,13 +101,155 @@ def document(feed_url: str | None = None) -> Document:
         for name in types:
             doc["channels"][name] = {**_channel(name, binding), "servers": [{"$ref": "#/servers/rabbitmq"}]}
             doc["operations"][f"publish{name}"] = _operation(name)
+    doc["channels"][PRODUCT_CHANGES_CHANNEL] = _product_changes_channel()
+    doc["channels"][PRODUCT_CHANGES_SOCKET] = _product_changes_socket()
+    doc["operations"]["followProductChanges"] = _sends(PRODUCT_CHANGES_CHANNEL, [PRODUCT_CHANGED, RESUME, EXPIRED],
+                                                       "The feed sends each product change the catalog applied, in log order.")
+    doc["operations"]["followProductChangesSocket"] = _sends(
+        PRODUCT_CHANGES_SOCKET, ["productChangedFrame", "controlFrame"],
+        "The same product changes as WebSocket text frames.")
+    components = doc["components"]
+    components["schemas"].update({"Product": product_schema(), "ExpiredMessage": _expired_schema(),
+                                  "ProductChangedFrame": _frame(f"{SCHEMAS}Product", PRODUCT_CHANGED),
+                                  "ControlFrame": _control_frame()})
+    components["messages"].update({
+        PRODUCT_CHANGED: {"name": PRODUCT_CHANGED, "title": "A product, after a change",
+                          "summary": "The product as /api/products/{id}/ showed it at this version; the SSE id is "
+                                     "the position of the event that made it.",
+                          "contentType": "application/json", "payload": {"$ref": f"{SCHEMAS}Product"}},
+        EXPIRED: {"name": EXPIRED, "title": "Older than the retention",
+                  "summary": "The last message to a follower behind what the feed keeps: load the catalog again.",
+                  "contentType": "application/json", "payload": {"$ref": f"{SCHEMAS}ExpiredMessage"}},
+        "productChangedFrame": {"name": "productChangedFrame", "title": "A product change, as a WebSocket frame",
+                                "contentType": "application/json", "payload": {"$ref": f"{SCHEMAS}ProductChangedFrame"}},
+        "controlFrame": {"name": "controlFrame", "title": "An error, resume or expired frame, before the close",
+                         "contentType": "application/json", "payload": {"$ref": f"{SCHEMAS}ControlFrame"}},
+    })
+    if settings.MQTT_URL:
+        servers["mqtt"] = _mqtt_server(settings.MQTT_URL)
+        doc["channels"][MQTT_STATES] = _mqtt_states_channel()
+        doc["channels"][MQTT_EVENTS] = _mqtt_events_channel(types)
+        doc["operations"]["publishProductStates"] = _sends(
+            MQTT_STATES, ["productState"], "The bridge publishes each product's state after each change, retained, QoS 1.",
+            bindings={"mqtt": {"qos": 1, "retain": True, "bindingVersion": MQTT_BINDING_VERSION}})
+        doc["operations"]["publishEvents"] = _sends(
+            MQTT_EVENTS, list(types), "The bridge publishes each stored event, QoS 1.",
+            bindings={"mqtt": {"qos": 1, "retain": False, "bindingVersion": MQTT_BINDING_VERSION}})
+        components["messages"]["productState"] = {
+            "name": "productState", "title": "A product's state (retained)", "contentType": "application/json",
+            "payload": {"$ref": f"{SCHEMAS}Product"}}
     if feed_url is not None:
         servers["feed"] = _feed_server(feed_url)
-        # A channel that names no server is on every one: the feed's names its own.
+        scheme, _, host = feed_url.partition("://")
+        servers["feedSocket"] = {"host": host, "protocol": "wss" if scheme == "https" else "ws",
+                                 "description": "The change feed's WebSocket (the same ASGI service)."}
+        # A channel that names no server is on every one: the feed's name their own.
         doc["channels"][FEED_CHANNEL]["servers"] = [{"$ref": "#/servers/feed"}]
+        doc["channels"][PRODUCT_CHANGES_CHANNEL]["servers"] = [{"$ref": "#/servers/feed"}]
+        doc["channels"][PRODUCT_CHANGES_SOCKET]["servers"] = [{"$ref": "#/servers/feedSocket"}]
     if servers:
         doc["servers"] = servers
     return doc
+
+
+def _sends(channel: str, messages: list[str], summary: str, bindings: Document | None = None) -> Document:
+    operation = {
+        "action": "send",
+        "channel": {"$ref": f"#/channels/{channel}"},
+        "summary": summary,
+        "messages": [{"$ref": f"#/channels/{channel}/messages/{name}"} for name in messages],
+    }
+    if bindings:
+        operation["bindings"] = bindings
+    return operation
+
+
+def _refs(names: list[str]) -> Document:
+    return {name: {"$ref": f"#/components/messages/{name}"} for name in names}
+
+
+def _product_changes_channel() -> Document:
+    return {
+        "address": "/api/products/changes/",
+        "title": "The catalog's products, live",
+        "description": PRODUCT_CHANGES_DESCRIPTION.format(retention=settings.PRODUCT_CHANGES_RETENTION_DAYS),
+        "messages": _refs([PRODUCT_CHANGED, RESUME, EXPIRED]),
+    }
+
+
+def _product_changes_socket() -> Document:
+    return {
+        "address": "/ws/products/changes/",
+        "title": "The catalog's products, live, over WebSocket",
+        "description": "The messages of `productChanges` as JSON text frames `{\"id\", \"event\", \"data\"}`, with "
+                       "the same filters and `?after=`. A refusal is an `error` frame, then a close with code 4000 + "
+                       "the HTTP status (4400, 4401, 4403, 4410).",
+        "messages": _refs(["productChangedFrame", "controlFrame"]),
+    }
+
+
+def _frame(data_ref: str, event: str) -> Document:
+    return {"type": "object", "required": ["id", "event", "data"],
+            "properties": {"id": {"type": "string", "pattern": r"^[0-9]+-[0-9]+$"}, "event": {"const": event},
+                           "data": {"$ref": data_ref}}}
+
+
+def _control_frame() -> Document:
+    return {"type": "object", "required": ["event", "data"],
+            "properties": {"event": {"enum": ["error", RESUME, EXPIRED]}, "data": {"type": "object"}}}
+
+
+def _expired_schema() -> Document:
+    return {"type": "object", "required": ["trimmed_through", "detail"],
+            "properties": {"trimmed_through": {"type": "string", "pattern": r"^[0-9]+-[0-9]+$",
+                                               "description": "The feed keeps only what came after this."},
+                           "detail": {"type": "string"}}}
+
+
+def product_schema() -> Document:
+    """The product as /api/products/{id}/ shows it, from its serializer's fields."""
+    kinds = [(drf.UUIDField, {"type": "string", "format": "uuid"}),
+             (drf.DateTimeField, {"type": "string", "format": "date-time"}),
+             (drf.DecimalField, {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"}),
+             (drf.IntegerField, {"type": "integer"}),
+             (drf.CharField, {"type": "string"})]
+    fields = ProductSerializer().fields
+    properties = {name: next(dict(shape) for kind, shape in kinds if isinstance(field, kind))
+                  for name, field in fields.items()}
+    return {"type": "object", "required": list(fields), "properties": properties, "additionalProperties": False}
+
+
+def _mqtt_server(url: str) -> Document:
+    """The broker the MQTT bridge publishes to, without its credentials."""
+    parts = urlsplit(url)
+    secure = parts.scheme == "mqtts"
+    return {"host": f"{parts.hostname}:{parts.port or (8883 if secure else 1883)}",
+            "protocol": "secure-mqtt" if secure else "mqtt", "protocolVersion": "3.1.1",
+            "description": "The MQTT broker the bridge publishes to (MQTT_URL)."}
+
+
+def _mqtt_states_channel() -> Document:
+    prefix = settings.MQTT_TOPIC_PREFIX
+    return {
+        "address": f"{prefix}/products/{{productId}}",
+        "title": "Each product's current state",
+        "description": f"Retained: a new subscriber to `{prefix}/products/#` gets every product's current state at once.",
+        "parameters": {"productId": {"description": "The product's id (a UUID)."}},
+        "messages": _refs(["productState"]),
+        "servers": [{"$ref": "#/servers/mqtt"}],
+    }
+
+
+def _mqtt_events_channel(types: dict) -> Document:
+    prefix = settings.MQTT_TOPIC_PREFIX
+    return {
+        "address": f"{prefix}/events/{{eventType}}",
+        "title": "Each stored event",
+        "description": "The relay's envelope around each event, at least once: deduplicate on `event_id`.",
+        "parameters": {"eventType": {"enum": list(types), "description": "The event's type."}},
+        "messages": _refs(list(types)),
+        "servers": [{"$ref": "#/servers/mqtt"}],
+    }
 
 
 def _feed_server(url: str) -> Document:

@@ -30,6 +30,11 @@ EVENTS_V1 = json.loads((FIXTURES / "events_v1.json").read_text())["events"]
 DOCUMENT_URI = "urn:test:catalog-asyncapi"
 
 
+FEED_CHANNELS = {"eventStream", "productChanges", "productChangesSocket"}
+FEED_OPERATIONS = {"followEventStream", "followProductChanges", "followProductChangesSocket"}
+FEED_MESSAGES = {"resume", "product.changed", "expired", "productChangedFrame", "controlFrame"}
+
+
 def get(path: str = "/api/asyncapi/"):
     return Client(raise_request_exception=False).get(path)
 
@@ -65,9 +70,9 @@ def test_the_validation_can_fail():
 
 def test_every_event_type_has_its_channel_message_and_a_schema_per_version(document):
     types = set(events.EVENT_TYPES)
-    assert set(document["channels"]) == types | {"eventStream"}
-    assert set(document["components"]["messages"]) == types | {"resume"}
-    assert {op["channel"]["$ref"].rsplit("/", 1)[1] for op in document["operations"].values()} == types | {"eventStream"}
+    assert set(document["channels"]) == types | FEED_CHANNELS
+    assert set(document["components"]["messages"]) == types | FEED_MESSAGES
+    assert {op["channel"]["$ref"].rsplit("/", 1)[1] for op in document["operations"].values()} == types | FEED_CHANNELS
     schemas = document["components"]["schemas"]
     for name, cls in events.EVENT_TYPES.items():
         assert {f"{name}.v{v}" for v in range(1, cls.schema_version + 1)} <= set(schemas), name
@@ -106,12 +111,33 @@ def test_the_event_stream_is_a_channel_of_the_feed_server_with_every_event_type(
     assert document["operations"]["followEventStream"]["action"] == "send"
 
 
-def test_without_the_relay_the_document_names_no_broker_and_no_exchange(settings):
-    settings.INTEGRATION_RELAY_URL = ""
+def test_the_product_changes_are_channels_of_the_feed_over_sse_and_websocket(document):
+    sse, socket = document["channels"]["productChanges"], document["channels"]["productChangesSocket"]
+    assert sse["address"] == "/api/products/changes/" and sse["servers"] == [{"$ref": "#/servers/feed"}]
+    assert socket["address"] == "/ws/products/changes/" and socket["servers"] == [{"$ref": "#/servers/feedSocket"}]
+    assert document["servers"]["feedSocket"] == {**document["servers"]["feedSocket"], "host": "testserver",
+                                                 "protocol": "ws"}
+    assert set(sse["messages"]) == {"product.changed", "resume", "expired"}
+
+
+def test_without_the_relay_or_mqtt_the_document_names_no_broker_and_no_exchange(settings):
+    settings.INTEGRATION_RELAY_URL = settings.MQTT_URL = ""
     document = get().json()
-    assert set(document["servers"]) == {"feed"}
-    assert set(document["channels"]) == {"eventStream"} and set(document["operations"]) == {"followEventStream"}
-    assert set(document["components"]["messages"]) == set(events.EVENT_TYPES) | {"resume"}
+    assert set(document["servers"]) == {"feed", "feedSocket"}
+    assert set(document["channels"]) == FEED_CHANNELS and set(document["operations"]) == FEED_OPERATIONS
+    assert set(document["components"]["messages"]) == set(events.EVENT_TYPES) | FEED_MESSAGES
+    assert specification_errors(document) == []
+
+
+def test_with_mqtt_the_bridges_topics_are_channels_of_its_broker(settings):
+    settings.MQTT_URL = "mqtt://bridge:secret@broker.example:1884"
+    document = get().json()
+    assert document["servers"]["mqtt"] == {**document["servers"]["mqtt"], "host": "broker.example:1884", "protocol": "mqtt"}
+    assert "secret" not in json.dumps(document)
+    states, published = document["channels"]["mqttProductStates"], document["channels"]["mqttEvents"]
+    assert states["address"] == "catalog/products/{productId}" and published["address"] == "catalog/events/{eventType}"
+    assert set(published["parameters"]["eventType"]["enum"]) == set(events.EVENT_TYPES)
+    assert document["operations"]["publishProductStates"]["bindings"]["mqtt"]["retain"] is True
     assert specification_errors(document) == []
 
 

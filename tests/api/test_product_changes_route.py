@@ -15,6 +15,7 @@ from projections.models import ProductChangesTrimmed
 from tests.integration.feed_readers import messages
 
 from .helpers import PRODUCTS, post_json, register_body
+from .test_asyncapi import payload_validator
 from .test_feed_routes import SSE, _refusal, aget, server  # noqa: F401 - `server` is a fixture
 
 pytestmark = pytest.mark.integration
@@ -90,6 +91,9 @@ def test_a_follower_gets_each_version_as_the_product_page_showed_it(server, api)
     states = [json.loads(m["data"]) for m in received]
     assert [(s["version"], s["price"]) for s in states] == [(1, "12.50"), (2, "13.00"), (3, "14.00")]
     assert states[-1] == Client().get(f"{PRODUCTS}{product_id}/").json()
+    catalog = Client().get("/api/asyncapi/").json()  # and as the event catalog describes it
+    for state in states:
+        payload_validator(catalog, catalog["components"]["messages"]["product.changed"]["payload"]["$ref"]).validate(state)
 
 
 def test_a_follower_resumes_after_its_last_event_id_with_nothing_missing_or_twice(server, api):
