@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from feed.pages import LiveProductsPage
 from project import health
 from project.http.errors import error_response
 from project.landing import LandingView
@@ -21,6 +22,7 @@ handler404 = api_not_found
 
 urlpatterns = [
     path("", LandingView.as_view(), name="landing"),
+    path("products/live/", LiveProductsPage.as_view(), name="products-live"),
     # Operations, outside /api/ so that every SERVICE_ROLE serves them (see project/health.py).
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),

@@ -11,8 +11,10 @@ import sys
 import uuid
 
 import pytest
+import requests
 
-from tests.support.processes import ARTIFACTS, ROOT, celery_worker, web_server
+from tests.api.helpers import PRODUCTS, register_body
+from tests.support.processes import ARTIFACTS, ROOT, celery_worker, feed_server, web_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -102,6 +104,35 @@ def test_register_in_the_browsable_api_see_it_listed_and_open_its_event_in_the_a
         page.screenshot(path=str(ARTIFACTS / "browser-4-event-in-admin.png"), full_page=True)
         event_page = page.content()
         assert "ProductRegistered" in event_page and sku in event_page
+
+
+@pytest.fixture
+def commander(make_user, token_for):
+    """Headers of a user who may issue commands; made before the browser, whose loop bars the ORM here."""
+    return {"Authorization": f"Token {token_for(make_user())}"}
+
+
+def test_a_product_registered_elsewhere_shows_up_on_the_open_live_page_without_a_reload(commander, browser):
+    sku = f"LIVE-{uuid.uuid4().hex[:8]}"
+    with feed_server(**PLAIN_HTTP) as base_url, celery_worker("live", **PLAIN_HTTP):
+        page = browser.new_page()
+        page.goto(f"{base_url}/products/live/")
+        page.wait_for_selector("#status.live", timeout=15_000)
+        loads = []
+        page.on("load", lambda: loads.append(page.url))
+
+        # Another client, elsewhere: this test, through the command API.
+        product_id = requests.post(f"{base_url}{PRODUCTS}", json=register_body(sku=sku, name="Live lamp"),
+                                   headers=commander, timeout=10).json()["product_id"]
+        row = page.locator(f"#product-{product_id}")
+        row.wait_for(timeout=20_000)
+        assert sku in row.inner_text() and "Live lamp" in row.inner_text()
+        requests.post(f"{base_url}{PRODUCTS}{product_id}/change-price/", json={"price": "31.40"}, headers=commander,
+                      timeout=10).raise_for_status()
+        page.wait_for_function(f"document.getElementById('product-{product_id}').innerText.includes('31.40')",
+                               timeout=20_000)
+        page.screenshot(path=str(ARTIFACTS / "browser-live-products.png"), full_page=True)
+        assert loads == [], f"the page was loaded again: {loads}"
 
 
 LONG_ERROR = (

@@ -14,6 +14,7 @@ import pytest
 from django.conf import settings
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
+from feed import websocket
 from project.http import service_role as role_middleware
 from tests.deploy import compose
 
@@ -168,11 +169,19 @@ def test_the_change_feeds_streams_reach_an_asgi_server_and_nothing_else_does(api
 
     _, config = apisix
     streams = [path for path in django_api_paths() if issubclass(_view_class(path), FeedApi)]
-    assert "/api/events/stream/" in streams
+    assert {"/api/events/stream/", "/api/products/changes/"} <= set(streams)
     for path in django_api_paths():
         for method in sorted(view_methods(path)):
             server = server_of(stack, config, compose.match(all_routes, path, method).upstream_id)
             assert (server == "uvicorn") == (path in streams), f"{method} {path} goes to {server}"
+
+
+def test_the_websocket_route_is_upgraded_and_reaches_the_feed_service(apisix, all_routes, stack):
+    _, config = apisix
+    route = compose.match(all_routes, websocket.PATH, "GET")
+    assert route.upstream_id == "feed" and server_of(stack, config, "feed") == "uvicorn"
+    (raw,) = [r for r in config["routes"] if r.get("uri") == websocket.PATH]
+    assert raw["enable_websocket"] is True
 
 
 def _view_class(path: str):
@@ -206,12 +215,13 @@ def test_the_admin_and_the_login_take_get_and_post_on_one_service(apisix, all_ro
         resolve(path)
 
 
-def test_the_landing_page_is_routed_to_a_service_that_serves_it(apisix, all_routes, stack):
+@pytest.mark.parametrize("path, name", [("/", "landing"), ("/products/live/", "products-live")])
+def test_the_pages_are_routed_to_a_service_that_serves_them(apisix, all_routes, stack, path, name):
     _, config = apisix
-    assert resolve("/").url_name == "landing"
+    assert resolve(path).url_name == name
     for method in ("GET", "HEAD"):
-        route = compose.match(all_routes, "/", method)
-        assert route is not None, f"{method} /: no gateway route"
+        route = compose.match(all_routes, path, method)
+        assert route is not None, f"{method} {path}: no gateway route"
         assert role_of(stack, config, route.upstream_id) in ("all", "query")
 
 
@@ -223,7 +233,8 @@ def test_static_files_are_routed_and_metrics_are_not(all_routes):
 
 def test_no_route_leads_nowhere(all_routes):
     """Every uri of every route matches something Django (or WhiteNoise) serves."""
-    served = django_api_paths() + ["/", "/health/live", "/health/ready", "/admin", "/admin/", "/api-auth/login/", "/static/x.css"]
+    served = django_api_paths() + ["/", "/products/live/", "/health/live", "/health/ready", "/admin", "/admin/",
+                                   "/api-auth/login/", "/static/x.css"] + [websocket.PATH]
     for route in all_routes:
         for uri in route.uris:
             assert any(compose._uri_match(uri, path) for path in served), f"{route.id}: {uri} matches no URL"
