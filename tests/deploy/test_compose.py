@@ -25,6 +25,7 @@ from tests.api.helpers import register_body
 from tests.deploy import compose
 from tests.support import processes
 from tests.support.history import random_history
+from tests.support.mqtt import Subscriber, mosquitto
 from tests.support.polling import wait_until
 from tests.support.processes import ARTIFACTS, ROOT, free_port, started
 
@@ -61,7 +62,14 @@ def definitions():
 
 
 @pytest.fixture(scope="module")
-def make_service(definitions, tmp_path_factory, django_db_setup, rabbitmq_vhost):
+def mqtt_broker():
+    """Where the stack's MQTT_URL points instead of the compose file's `mosquitto` service."""
+    with mosquitto() as broker:
+        yield broker
+
+
+@pytest.fixture(scope="module")
+def make_service(definitions, tmp_path_factory, django_db_setup, rabbitmq_vhost, mqtt_broker):
     def make(name: str) -> Service:
         definition = definitions["services"][name]
         state = tmp_path_factory.mktemp(f"compose-{name}")
@@ -74,10 +82,12 @@ def make_service(definitions, tmp_path_factory, django_db_setup, rabbitmq_vhost)
         }
         assert environment["DATABASE_URL"].startswith("postgres://") and "@postgres:5432/" in environment["DATABASE_URL"]
         assert environment["CELERY_BROKER_URL"].startswith("amqp://") and "@rabbitmq:5672/" in environment["CELERY_BROKER_URL"]
+        assert environment["MQTT_URL"] == "mqtt://mosquitto:1883"
         environment.update(
             DATABASE_URL=processes.test_database_url(),
             CELERY_BROKER_URL=f"{test_settings.RABBITMQ_URL}/{test_settings.TEST_VHOST}",
             CATALOG_VAR_DIR=str(state / "var"),
+            MQTT_URL=mqtt_broker.url,
         )
         if "PROMETHEUS_MULTIPROC_DIR" in environment:
             environment["PROMETHEUS_MULTIPROC_DIR"] = str(state / "prometheus")
@@ -180,6 +190,19 @@ def test_the_feed_service_streams_the_log(stack, make_user, token_for):
     argv, shell = compose.healthcheck_argv(feed.definition)
     check = subprocess.run(compose.local_argv(argv), cwd=ROOT, env=feed.environment, capture_output=True, timeout=30)
     assert not shell and check.returncode == 0, check.stderr.decode()
+
+
+def test_the_worker_bridges_the_catalog_to_mqtt(stack, mqtt_broker, make_user, token_for):
+    token = {"Authorization": f"Token {token_for(make_user())}"}
+    product_id = requests.post(f"{stack['command'].url}/api/products/", json=register_body(), headers=token,
+                               timeout=10).json()["product_id"]
+    subscriber = Subscriber(mqtt_broker, f"catalog/products/{product_id}")
+    try:
+        wait_until(lambda: subscriber.messages(), timeout=60, what="the product's retained state")
+        (_, state, _), *_ = subscriber.messages()
+    finally:
+        subscriber.close()
+    assert state == requests.get(f"{stack['query'].url}/api/products/{product_id}/", timeout=10).json()
 
 
 @pytest.mark.parametrize("name", ["command", "query"])
