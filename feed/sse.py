@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import random
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 
 from django.conf import settings
 
@@ -55,7 +55,8 @@ async def stream(after: Checkpoint, accept: Callable, shape: Callable[..., tuple
             yield message("expired", to_json(expired(item)))
             return
         else:
-            yield b"".join(_encoded(shape, event) for event in item)
+            for chunk in _in_writes(_encoded(shape, event) for event in item):
+                yield chunk
 
 
 def too_slow(item: TooSlow) -> dict:
@@ -72,6 +73,25 @@ def expired(item: Expired) -> dict:
         "detail": "This feed no longer keeps the changes after the position this connection resumed from "
                   "(they are older than its retention). Load the catalog again, then follow from now.",
     }
+
+
+# The most one write to the client holds (a message larger than this goes alone). The server
+# waits between writes while the client's socket is full, so a client that reads slowly holds
+# the follower back, and it falls behind the tail, rather than its messages piling up here.
+WRITE_BYTES = 64 * 1024
+
+
+def _in_writes(messages) -> Iterator[bytes]:
+    """The messages joined into writes of up to WRITE_BYTES: as few writes as that allows."""
+    pending, size = [], 0
+    for encoded in messages:
+        if pending and size + len(encoded) > WRITE_BYTES:
+            yield b"".join(pending)
+            pending, size = [], 0
+        pending.append(encoded)
+        size += len(encoded)
+    if pending:
+        yield b"".join(pending)
 
 
 _ENCODED_KEPT = 4096

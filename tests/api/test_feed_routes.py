@@ -2,7 +2,10 @@
 follower receives (docs/API.md, "The change feed")."""
 
 import asyncio
+import http.client
 import json
+import socket
+import threading
 import time
 import uuid
 
@@ -13,7 +16,7 @@ from django.db import connections
 from django.test import AsyncClient, Client
 
 from products import eventstore
-from tests.integration.feed_readers import messages
+from tests.integration.feed_readers import messages, sse_messages
 from tests.support.processes import feed_server
 
 from .helpers import PRODUCTS, post_json, register_body
@@ -226,3 +229,122 @@ def test_followers_starting_together_take_few_database_connections_and_each_gets
     assert status_lines.count(b"HTTP/1.1 200 OK") >= STARTING_AT_ONCE
     # This test process's, the hub's listening one and its read threads (up to 6), those starting.
     assert max(counts) <= 2 + 1 + 6 + STARTING_AT_ONCE, max(counts)
+
+
+# --- a client that reads slowly -------------------------------------------------------------------
+
+SLOW_TAIL = 40  # events each feed process keeps: a client further behind is let go
+
+
+@pytest.fixture(scope="module", params=[SLOW_TAIL, 100_000], ids=["small_tail", "control_tail_holds_all"])
+def tail_server(request, django_db_setup):
+    with feed_server(FEED_TAIL_EVENTS=str(request.param), FEED_HEARTBEAT_SECONDS="1") as base_url:
+        yield base_url, request.param
+
+
+class SmallWindow(http.client.HTTPConnection):
+    """A client whose socket takes little before the server's writes wait: one that reads slowly."""
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect((self.host, self.port))
+
+
+class Burst(threading.Thread):
+    """Appends events of 6 kB, 50 to a transaction, until stopped: faster than a slow client reads."""
+
+    def __init__(self, marker: str, most: int = 20_000) -> None:
+        super().__init__(name=f"burst-{marker}", daemon=True)
+        self.marker, self.most = marker, most
+        self.positions: list[int] = []
+        self.stopping = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        from django.db import transaction
+
+        from products.eventstore import NewEvent
+
+        try:
+            while not self.stopping.is_set() and len(self.positions) < self.most:
+                with transaction.atomic():
+                    stored = eventstore.append(self.marker, uuid.uuid4(), 0, [
+                        NewEvent(uuid.uuid4(), "FeedProbed", {"padding": "x" * 6_000}) for _ in range(50)])
+                self.positions += [event.position for event in stored]
+        except BaseException as error:  # the test reports it
+            self.error = error
+        finally:
+            connections.close_all()
+
+    def stop(self) -> list[int]:
+        self.stopping.set()
+        self.join(30)
+        assert self.error is None, self.error
+        return self.positions
+
+
+def _slowly_read_lines(response: http.client.HTTPResponse, deadline: float):
+    """The response's lines, read at about 1.5 MB/s: a client slower than the catalog changes."""
+    read = 0
+    while time.monotonic() < deadline:
+        line = response.readline()
+        if not line:
+            return
+        read += len(line)
+        if read >= 64 * 1024:
+            time.sleep(0.04)  # the client's own pace, not a wait for something
+            read = 0
+        yield line.decode().rstrip("\r\n")
+    raise AssertionError("the slow client was not let go in time")
+
+
+def test_a_client_slower_than_the_catalog_is_let_go_with_where_to_resume_and_loses_nothing(tail_server, staff, committed_db):
+    """Its messages do not pile up in the server: it falls behind the tail and is let go. The
+    control keeps the whole burst in its tail, and the slow client is never let go."""
+    small_tail_server, tail = tail_server
+    marker = f"slow-{uuid.uuid4().hex[:8]}"
+    start = eventstore.last_settled() or eventstore.Checkpoint.START
+    host, port = small_tail_server.removeprefix("http://").split(":")
+    slow = SmallWindow(host, int(port), timeout=30)
+    slow.request("GET", f"{STREAM}?after={start}", headers={**SSE, **staff})
+    response = slow.getresponse()
+    assert response.status == 200
+    burst = Burst(marker, most=600 if tail != SLOW_TAIL else 20_000)
+    burst.start()
+
+    seen, last = [], None
+    try:
+        for message in sse_messages(_slowly_read_lines(response, time.monotonic() + 90)):
+            if "data" not in message:  # the first: `retry` only
+                continue
+            last = message
+            if message.get("event") == "resume":
+                break
+            body = json.loads(message["data"])
+            if body["stream_type"] == marker:
+                seen.append(int(body["position"].split("-")[1]))
+            if not burst.is_alive() and len(seen) == len(burst.positions):
+                break
+    finally:
+        appended = burst.stop()
+        slow.close()
+    if tail != SLOW_TAIL:
+        assert seen == appended and last["event"] != "resume", "the control was let go: the test could not fail"
+        return
+    assert last is not None and last["event"] == "resume", "the slow client was never let go"
+    resume_at = json.loads(last["data"])["after"]
+    assert last["id"] == resume_at
+    assert seen == appended[:len(seen)] and len(seen) < len(appended)  # in order, then cut off
+
+    with _follow(small_tail_server, staff, last_event_id=resume_at) as rest:
+        for message in messages(rest):
+            if "data" not in message:
+                continue
+            body = json.loads(message["data"])
+            if body["stream_type"] == marker:
+                seen.append(int(body["position"].split("-")[1]))
+            if len(seen) >= len(appended):
+                break
+    assert seen == appended  # every event once, in order, across the cut

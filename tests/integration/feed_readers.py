@@ -132,8 +132,13 @@ class SseReader:
 
 def messages(response: requests.Response):
     """The SSE messages of a streaming response, as dicts of their fields (comments left out)."""
+    return sse_messages(response.iter_lines(chunk_size=None, decode_unicode=True))
+
+
+def sse_messages(lines):
+    """The SSE messages in these lines (without their line ends), as dicts of their fields."""
     fields: dict[str, str] = {}
-    for line in response.iter_lines(chunk_size=None, decode_unicode=True):
+    for line in lines:
         if line == "":
             if fields:
                 yield fields
