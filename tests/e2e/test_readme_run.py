@@ -1,5 +1,6 @@
 """The README's run command, from a clean clone, with nothing configured."""
 
+import json
 import os
 import re
 import signal
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from websockets.sync.client import connect
 
 from tests.integration.feed_readers import messages
 from tests.support.polling import wait_until
@@ -95,6 +97,15 @@ def test_make_run_serves_commands_on_the_embedded_default(clean_clone, installed
                           headers={"Authorization": f"Token {token}", "Accept": "text/event-stream"}) as stream:
             assert stream.status_code == 200, stream.text
             followed = next(m for m in messages(stream) if "data" in m)
+        # So do the product changes, over SSE and WebSocket, and the page that follows them.
+        with requests.get(f"{base_url}/api/products/changes/", params={"after": "0-0"}, stream=True, timeout=(5, 15),
+                          headers={"Accept": "text/event-stream"}) as stream:
+            assert stream.status_code == 200, stream.text
+            changed = next(m for m in messages(stream) if "data" in m)
+        with connect(base_url.replace("http://", "ws://") + "/ws/products/changes/?after=0-0", proxy=None,
+                     open_timeout=10) as socket:
+            frame = json.loads(socket.recv(timeout=15))
+        live_page = requests.get(f"{base_url}/products/live/", timeout=10)
         # Ctrl-C, as a terminal sends it: to make's whole process group.
         os.killpg(process.pid, signal.SIGINT)
         process.wait(30)
@@ -102,6 +113,9 @@ def test_make_run_serves_commands_on_the_embedded_default(clean_clone, installed
     assert read_back.status_code == 200, read_back.text
     assert read_back.json()["sku"] == "KETTLE-01"
     assert followed["event"] == "ProductRegistered" and '"KETTLE-01"' in followed["data"]
+    assert changed["event"] == "product.changed" and json.loads(changed["data"]) == read_back.json()
+    assert frame == {"id": changed["id"], "event": "product.changed", "data": read_back.json()}
+    assert live_page.status_code == 200 and "/api/products/changes/" in live_page.text
     assert (clean_clone / "var" / "catalog.sqlite3").exists()
     log = (ARTIFACTS / f"make-run-{port}.log").read_text(errors="replace")
     assert "Warm shutdown" in log  # the worker was stopped, not killed
