@@ -3,8 +3,9 @@
 They sit outside /api/ (the role middleware and DRF's authentication do not apply to them):
 - GET /health/live: 200 {"status": "ok"} while the process answers; no I/O.
 - GET /health/ready: 200 when the database answers, the broker is reachable (not checked on
-  the embedded file broker) and every projection is under HEALTH_MAX_PROJECTION_LAG events
-  behind and not stalled; otherwise 503. The body lists each check's result either way, and
+  the embedded file broker) and every read model is under HEALTH_MAX_PROJECTION_LAG events
+  behind and not stalled; otherwise 503. The outbound projections (the relay, the MQTT bridge)
+  are listed, and do not count. The body lists each check's result either way, and
   under "projections" any long writing transaction holding every projection back
   ("horizon_holders"). That alone does not fail readiness: it is the cluster's, not this
   instance's, and taking every instance out of service would stop commands too, which it
@@ -102,17 +103,23 @@ def check_broker() -> dict:
 
 
 def check_projections() -> dict:
-    from projections import horizon, operations
+    from projections import horizon, operations, projectors
 
     limit = int(getattr(settings, "HEALTH_MAX_PROJECTION_LAG", 10000))
+    # What the queries read. The relay and the MQTT bridge publish to other systems: their lag
+    # (a bridge's first catch-up of a long log, a broker that is down) is shown, and leaves the
+    # answers of this instance as fresh as they were.
+    read_models = set(projectors.read_models())
     projections = {
-        status.name: {"status": status.status, "lag": status.lag} for status in operations.statuses()
+        status.name: {"status": status.status, "lag": status.lag, **({} if status.name in read_models else {"outbound": True})}
+        for status in operations.statuses()
     }
     holders = horizon.horizon_holders()
     behind = [name for name, p in projections.items() if p["lag"] >= limit]
     stalled = [name for name, p in projections.items() if p["status"] == "stalled"]
+    failing = [name for name in behind + stalled if name in read_models]
     result: dict = {
-        "ok": not behind and not stalled, "max_lag": limit, "projections": projections,
+        "ok": not failing, "max_lag": limit, "projections": projections,
         "horizon_holders": [holder.as_dict() for holder in holders],
     }
     if behind or stalled or holders:
@@ -121,6 +128,8 @@ def check_projections() -> dict:
                 f"stalled: {', '.join(stalled)}" if stalled else "",
                 f"lag of {limit} or more: {', '.join(behind)}" if behind else "",
                 f"held back by {holders[0]}" if holders else "",
+                "outbound, not counted: " + ", ".join(sorted(set(behind + stalled) - read_models))
+                if set(behind + stalled) - read_models else "",
             ) if part
         )
     return result

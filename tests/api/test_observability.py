@@ -117,6 +117,24 @@ def test_ready_is_503_while_a_projection_is_stalled(committed_db, client):
     assert client.get("/health/ready").status_code == 200  # restored
 
 
+def test_an_outbound_projection_stalled_is_shown_and_leaves_the_service_ready(committed_db, client):
+    """The relay publishes to other systems: the queries' answers do not depend on it."""
+    catch_up_everything()
+    state = ProjectionState.objects.get(name="integration_relay")
+    try:
+        ProjectionState.objects.filter(name="integration_relay").update(status=ProjectionState.STALLED)
+        response = client.get("/health/ready")
+    finally:
+        ProjectionState.objects.filter(name="integration_relay").update(status=state.status)
+
+    assert response.status_code == 200
+    check = response.json()["checks"]["projections"]
+    assert check["projections"]["integration_relay"] == {**check["projections"]["integration_relay"],
+                                                         "status": "stalled", "outbound": True}
+    assert "outbound, not counted: integration_relay" in check["detail"]
+    assert "outbound" not in check["projections"]["product_catalog"]
+
+
 def test_ready_is_503_when_a_projection_lags_by_the_limit_or_more(committed_db, client, settings, api):
     catch_up_everything()
     api.post("/api/products/", register_body(), format="json")  # one event nobody has applied yet
