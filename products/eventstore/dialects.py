@@ -32,7 +32,8 @@ class Postgres:
     # Below the horizon: no transaction still running can add a row before these.
     settled = f"tx < {horizon}"
     # The last settled event: every event before it in the log has committed.
-    last_settled = f"SELECT tx::text, position FROM event_store WHERE tx < {horizon} ORDER BY tx DESC, position DESC LIMIT 1"
+    last_settled = (f"SELECT tx::text AS tx_text, position FROM event_store WHERE tx < {horizon}"
+                    " ORDER BY event_store.tx DESC, event_store.position DESC LIMIT 1")
     # Everything up to a checkpoint, by stream: a whole-log fold holds one stream at a time.
     up_to_by_stream = "(tx, position) <= (%s::text::xid8, %s){streams} ORDER BY stream_id, version"
     # The same columns with the JSON as text: a million rows decode in half the time with the C

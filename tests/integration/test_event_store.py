@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import DatabaseError, connections, transaction
 
 from products import eventstore
-from products.eventstore import Checkpoint, EventsAlreadyStored, NewEvent, StreamVersionConflict
+from products.eventstore import Checkpoint, EventsAlreadyStored, NewEvent, StreamVersionConflict, dialects
 from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.integration
@@ -223,3 +223,30 @@ def test_postgres_reads_the_log_in_transaction_id_order_not_text_order(committed
     # The broken query's plan sorted on "((event_store.tx)::text)".
     keys = list(sort_keys(plan))
     assert not [key for key in keys if "::text" in key], keys
+
+
+# The statement as it was: its output column `tx` (text) is what ORDER BY tx sorted.
+LAST_SETTLED_BY_TEXT = ("SELECT tx::text, position FROM event_store WHERE tx < pg_snapshot_xmin(pg_current_snapshot())"
+                        " ORDER BY tx DESC, position DESC LIMIT 1")
+
+
+@pytest.mark.parametrize("statement, last", [(dialects.Postgres.last_settled, (100001, 3)),
+                                             (LAST_SETTLED_BY_TEXT, (99999, 7))], ids=["dialect", "control_by_text"])
+def test_the_last_settled_event_is_the_last_by_transaction_id_not_by_its_text(committed_db, statement, last):
+    """Transaction ids pass a power of ten on every long-lived cluster: 100000 must come after
+    99999, as numbers (read as text, "99999" sorts last, and the log seemed to end long ago).
+    The statement runs against a table of the same name, in a schema of the test's own, holding
+    ids it chose; the control, sorting the text, finds 99999."""
+    schema = f"last_settled_{uuid.uuid4().hex[:8]}"
+    with connections["default"].cursor() as cursor:
+        try:
+            cursor.execute(f"CREATE SCHEMA {schema}")
+            cursor.execute(f"CREATE TABLE {schema}.event_store (tx xid8 NOT NULL, position bigint NOT NULL)")
+            cursor.execute(f"INSERT INTO {schema}.event_store VALUES ('99999', 7), ('100000', 8), ('100001', 3)")
+            cursor.execute(f"SET search_path TO {schema}")
+            cursor.execute(statement)
+            found = cursor.fetchone()
+        finally:
+            cursor.execute("RESET search_path")
+            cursor.execute(f"DROP SCHEMA {schema} CASCADE")
+    assert (int(found[0]), found[1]) == last
