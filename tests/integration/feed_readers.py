@@ -109,7 +109,8 @@ class SseReader:
                     assert response.status_code == 200, response.text
                     self.connected.set()
                     count = 0
-                    for message in messages(response):
+                    for message in sse_messages(response.iter_lines(chunk_size=None, decode_unicode=True),
+                                                comments=True):
                         if "id" in message and message.get("event") != "resume":
                             last_id = message["id"]
                             self.received.put(_seen(message))
@@ -126,7 +127,7 @@ class SseReader:
         return _drained(self.received)
 
     def close(self) -> None:
-        self.stopping.set()
+        self.stopping.set()  # seen at the next message or heartbeat
         self.thread.join(35)
 
 
@@ -135,15 +136,19 @@ def messages(response: requests.Response):
     return sse_messages(response.iter_lines(chunk_size=None, decode_unicode=True))
 
 
-def sse_messages(lines):
-    """The SSE messages in these lines (without their line ends), as dicts of their fields."""
+def sse_messages(lines, comments: bool = False):
+    """The SSE messages in these lines (without their line ends), as dicts of their fields; with
+    `comments`, each comment line too, as {":": its text} (a heartbeat, say)."""
     fields: dict[str, str] = {}
     for line in lines:
         if line == "":
             if fields:
                 yield fields
             fields = {}
-        elif not line.startswith(":"):
+        elif line.startswith(":"):
+            if comments:
+                yield {":": line[1:].strip()}
+        else:
             name, _, value = line.partition(":")
             fields[name] = value[1:] if value.startswith(" ") else value
 

@@ -275,22 +275,29 @@ def _horizon_passed(marker: str) -> bool:
         return bool(cursor.fetchone()[0])
 
 
-def run_gap_experiment(
-    reader: Reader,
+def run_gap_experiment(reader: Reader, db_url: str, **load) -> Outcome:
+    """Writers in child processes, `reader` polling in this one; returns what was stored and seen."""
+    return run_gap_experiments([reader], db_url, **load)[0]
+
+
+def run_gap_experiments(
+    readers: list[Reader],
     db_url: str,
     *,
     writers: int = WRITERS,
     seconds: float = WRITE_SECONDS,
     max_pause: float = MAX_PAUSE_SECONDS,
-) -> Outcome:
-    """Writers in child processes, `reader` polling in this one; returns what was stored and seen.
+) -> list[Outcome]:
+    """Writers in child processes, every reader polling in this one, in turn, under the same
+    writes (one spawn of the writers for them all); what was stored and what each one saw.
 
     Needs committed (autocommit) database access in this process. Every process it starts is
     joined, or terminated and joined, before it returns or raises.
     """
     marker = f"gap-{uuid.uuid4().hex}"  # 36 characters: stream_type is varchar(50)
-    _drain(reader)
-    recorder = _Recorder(reader, marker)
+    for reader in readers:
+        _drain(reader)
+    recorders = [_Recorder(reader, marker) for reader in readers]
 
     context = multiprocessing.get_context("spawn")
     messages = context.Queue()
@@ -335,7 +342,7 @@ def run_gap_experiment(
         startup_seconds = started - spawned
         deadline = started + seconds + 30.0
         while len(reports) < writers:
-            if not recorder.poll():
+            if not sum(recorder.poll() for recorder in recorders):
                 time.sleep(EMPTY_POLL_SLEEP)
             reports.update((message[1], message) for message in _receive(messages, timeout=0))
             if any(p.exitcode is not None and i not in reports for i, p in enumerate(processes)):
@@ -356,27 +363,8 @@ def run_gap_experiment(
         # Every writer has reported and closed its connection: nothing of this run is in flight.
         stored = _stored_positions(marker)
 
-        # 3. Let the reader catch up: until it has everything (confirmed by an empty poll), or it
-        #    has been handed nothing new for SETTLE_SECONDS although everything is settled (a
-        #    reader that skipped never gets "everything"), bounded by a hard deadline.
-        caught_up_from = time.monotonic()
-        deadline = caught_up_from + CATCH_UP_TIMEOUT
-        last_progress = caught_up_from
-        expected = set(stored)
-        while time.monotonic() < deadline:
-            got = recorder.poll()
-            now = time.monotonic()
-            if got:
-                last_progress = now
-                continue
-            if expected <= set(recorder.seen):
-                break
-            # Give up on the rest only once every writer's transaction is below the horizon:
-            # before that, a lagging (not skipping) reader could be miscounted as skipping.
-            if now - last_progress >= SETTLE_SECONDS and _horizon_passed(marker):
-                break
-            time.sleep(EMPTY_POLL_SLEEP)
-        catch_up_seconds = time.monotonic() - caught_up_from
+        # 3. Let each reader catch up.
+        catch_up_seconds = [_catch_up(recorder, stored, marker) for recorder in recorders]
     finally:
         stop.set()
         go.set()  # a writer still waiting to start returns at once (it sees `stop`)
@@ -391,16 +379,43 @@ def run_gap_experiment(
         messages.close()
         messages.cancel_join_thread()
 
-    return Outcome(
-        reader=reader.name,
-        marker=marker,
-        writers=writers,
-        written=sum(report[3] for report in reports.values()),
-        stored=stored,
-        seen=recorder.seen,
-        seen_versions=recorder.seen_versions,
-        startup_seconds=startup_seconds,
-        write_seconds=write_seconds,
-        catch_up_seconds=catch_up_seconds,
-        polls=recorder.polls,
-    )
+    return [
+        Outcome(
+            reader=recorder.reader.name,
+            marker=marker,
+            writers=writers,
+            written=sum(report[3] for report in reports.values()),
+            stored=stored,
+            seen=recorder.seen,
+            seen_versions=recorder.seen_versions,
+            startup_seconds=startup_seconds,
+            write_seconds=write_seconds,
+            catch_up_seconds=seconds_,
+            polls=recorder.polls,
+        )
+        for recorder, seconds_ in zip(recorders, catch_up_seconds)
+    ]
+
+
+def _catch_up(recorder: _Recorder, stored: list[int], marker: str) -> float:
+    """Let the reader catch up: until it has everything (confirmed by an empty poll), or it has
+    been handed nothing new for SETTLE_SECONDS although everything is settled (a reader that
+    skipped never gets "everything"), bounded by a hard deadline. Returns the seconds it took."""
+    caught_up_from = time.monotonic()
+    deadline = caught_up_from + CATCH_UP_TIMEOUT
+    last_progress = caught_up_from
+    expected = set(stored)
+    while time.monotonic() < deadline:
+        got = recorder.poll()
+        now = time.monotonic()
+        if got:
+            last_progress = now
+            continue
+        if expected <= set(recorder.seen):
+            break
+        # Give up on the rest only once every writer's transaction is below the horizon:
+        # before that, a lagging (not skipping) reader could be miscounted as skipping.
+        if now - last_progress >= SETTLE_SECONDS and _horizon_passed(marker):
+            break
+        time.sleep(EMPTY_POLL_SLEEP)
+    return time.monotonic() - caught_up_from

@@ -11,6 +11,8 @@ The control gives the same hub a reader of `position > last`, as a feed that pol
 would read: under the same writers it skips events, so the first two tests can fail.
 """
 
+import uuid
+
 import pytest
 from asgiref.sync import sync_to_async
 
@@ -21,45 +23,6 @@ from tests.support.processes import feed_server
 from tests.support.processes import test_database_url as run_database_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(180)]
-
-
-@pytest.fixture
-def run_gap(committed_db):
-    from django.conf import settings
-
-    assert settings.DATABASES["default"]["NAME"].startswith("test_catalog_")
-
-    def run(reader) -> gap_harness.Outcome:
-        try:
-            outcome = gap_harness.run_gap_experiment(reader, run_database_url())
-        finally:
-            reader.close()
-        print(outcome.summary())
-        return outcome
-
-    return run
-
-
-def assert_every_event_once_in_order(outcome: gap_harness.Outcome) -> None:
-    assert outcome.written == len(outcome.stored), outcome.summary()
-    assert len(outcome.stored) > 300, f"too little load to show anything: {outcome.summary()}"
-    assert outcome.skipped == [], f"skipped {len(outcome.skipped)}: {outcome.skipped[:20]} ({outcome.summary()})"
-    assert outcome.read_twice == [], f"read twice: {outcome.read_twice[:20]} ({outcome.summary()})"
-    assert outcome.unknown == [], outcome.summary()
-    assert outcome.streams_out_of_order == {}, outcome.summary()
-
-
-def test_the_hub_hands_every_event_once_in_order(run_gap):
-    assert_every_event_once_in_order(run_gap(HubReader(tail_size=200)))
-
-
-def test_the_sse_route_hands_every_event_once_in_order_across_reconnects(run_gap, make_user, token_for):
-    token = token_for(make_user(is_staff=True))
-    with feed_server() as base_url:
-        reader = SseReader(base_url, token, reconnect_every=300)
-        outcome = run_gap(reader)
-    assert_every_event_once_in_order(outcome)
-    assert reader.reconnects >= 2, f"the reader never reconnected mid-burst: {outcome.summary()}"
 
 
 class PositionAfterLast:
@@ -85,8 +48,51 @@ class PositionAfterLast:
             return [RecordedEvent(row[0], self.tx, *row[1:]) for row in cursor.fetchall()]
 
 
-def test_control_a_hub_reading_position_after_last_skips_late_commits(run_gap):
-    outcome = run_gap(HubReader("position-after-last", read=PositionAfterLast()))
+@pytest.fixture(scope="module")
+def outcomes(django_db_setup, django_db_blocker) -> dict[str, gap_harness.Outcome]:
+    """The hub, the SSE route and the control under the same writers, in one run, by reader name."""
+    from django.conf import settings
+    from django.contrib.auth.models import User
+    from rest_framework.authtoken.models import Token
+
+    assert settings.DATABASES["default"]["NAME"].startswith("test_catalog_")
+    with django_db_blocker.unblock():
+        staff = User.objects.create_user(username=f"gap-{uuid.uuid4().hex[:8]}", is_staff=True)
+        token = Token.objects.create(user=staff).key
+        with feed_server(FEED_HEARTBEAT_SECONDS="1") as base_url:  # a reader told to stop sees it within 1 s
+            readers = [HubReader(tail_size=200), SseReader(base_url, token, reconnect_every=300),
+                       HubReader("position-after-last", read=PositionAfterLast())]
+            try:
+                found = gap_harness.run_gap_experiments(readers, run_database_url())
+            finally:
+                for reader in readers:
+                    reader.close()
+    for outcome in found:
+        print(outcome.summary())
+    return {outcome.reader: outcome for outcome in found} | {"sse_reconnects": readers[1].reconnects}
+
+
+def assert_every_event_once_in_order(outcome: gap_harness.Outcome) -> None:
+    assert outcome.written == len(outcome.stored), outcome.summary()
+    assert len(outcome.stored) > 300, f"too little load to show anything: {outcome.summary()}"
+    assert outcome.skipped == [], f"skipped {len(outcome.skipped)}: {outcome.skipped[:20]} ({outcome.summary()})"
+    assert outcome.read_twice == [], f"read twice: {outcome.read_twice[:20]} ({outcome.summary()})"
+    assert outcome.unknown == [], outcome.summary()
+    assert outcome.streams_out_of_order == {}, outcome.summary()
+
+
+def test_the_hub_hands_every_event_once_in_order(outcomes):
+    assert_every_event_once_in_order(outcomes["hub"])
+
+
+def test_the_sse_route_hands_every_event_once_in_order_across_reconnects(outcomes):
+    outcome = outcomes["sse"]
+    assert_every_event_once_in_order(outcome)
+    assert outcomes["sse_reconnects"] >= 2, f"the reader never reconnected mid-burst: {outcome.summary()}"
+
+
+def test_control_a_hub_reading_position_after_last_skips_late_commits(outcomes):
+    outcome = outcomes["position-after-last"]
 
     assert outcome.written == len(outcome.stored), outcome.summary()
     assert len(outcome.stored) > 300, outcome.summary()

@@ -4,8 +4,9 @@
 the COMMIT, so positions commit out of order all the time. A reader polls while they write and
 after they stop; what it saw is compared with what is stored under this run's marker.
 
-The control runs the same harness with the naive `position > checkpoint` reader and must see
-it skip events: proof that the load reproduces the gap problem, so the first test can fail.
+The control, the naive `position > checkpoint` reader, polls beside it under the same writers
+and must see it skip events: proof that the load reproduces the gap problem, so the first test
+can fail.
 Events stay in the store (it refuses DELETE and TRUNCATE); each run has its own stream_type.
 """
 
@@ -17,25 +18,23 @@ from tests.support.processes import test_database_url as run_database_url
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120)]
 
 
-@pytest.fixture
-def run_gap(committed_db):
-    """Run the gap experiment with a reader class from gap_harness.READERS, against this run's database."""
+@pytest.fixture(scope="module")
+def outcomes(django_db_setup, django_db_blocker) -> dict[str, gap_harness.Outcome]:
+    """Both readers under the same writers, in one run: what each saw, by reader name."""
     from django.conf import settings
 
     name = settings.DATABASES["default"]["NAME"]
     assert name.startswith("test_catalog_"), "the children must write to the run's own database"
-    db_url = run_database_url()
-
-    def run(reader_name: str) -> gap_harness.Outcome:
-        outcome = gap_harness.run_gap_experiment(gap_harness.READERS[reader_name](), db_url)
+    with django_db_blocker.unblock():
+        found = gap_harness.run_gap_experiments([reader() for reader in gap_harness.READERS.values()],
+                                                run_database_url())
+    for outcome in found:
         print(outcome.summary())
-        return outcome
-
-    return run
+    return {outcome.reader: outcome for outcome in found}
 
 
-def test_horizon_reader_sees_every_event_exactly_once_in_stream_order(run_gap):
-    outcome = run_gap("horizon")
+def test_horizon_reader_sees_every_event_exactly_once_in_stream_order(outcomes):
+    outcome = outcomes["horizon"]
 
     assert outcome.written == len(outcome.stored), outcome.summary()
     assert len(outcome.stored) > 500, f"too little load to show anything: {outcome.summary()}"
@@ -47,8 +46,8 @@ def test_horizon_reader_sees_every_event_exactly_once_in_stream_order(run_gap):
     assert outcome.streams_out_of_order == {}, outcome.summary()
 
 
-def test_control_naive_position_reader_skips_late_commits(run_gap):
-    outcome = run_gap("naive")
+def test_control_naive_position_reader_skips_late_commits(outcomes):
+    outcome = outcomes["naive"]
 
     assert outcome.written == len(outcome.stored), outcome.summary()
     assert len(outcome.stored) > 500, f"too little load to show anything: {outcome.summary()}"
