@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
-from django.http import HttpResponse
 from django.test import Client
 from django.urls import path
 from rest_framework.test import APIClient
