@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from products import eventstore
 from products.eventstore import Checkpoint
+from project.database.announce import InsertAnnouncement
 
 from .models import ProductChange, ProductChangesTrimmed
 
@@ -119,29 +120,14 @@ def _after(position: Checkpoint) -> Q:
     return Q(tx__gt=position.tx) | Q(tx=position.tx, position__gt=position.position)
 
 
-# --- the notification, installed by projections/migrations/0004 ---------------------------
-
-POSTGRESQL_CHANGED = rf"""
-CREATE FUNCTION read_product_change_announce() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('{CHANGED_CHANNEL}', '');
-    RETURN NULL;
-END $$;
-CREATE TRIGGER read_product_change_applied AFTER INSERT ON read_product_change
-    FOR EACH STATEMENT EXECUTE FUNCTION read_product_change_announce();
-"""
-
-POSTGRESQL_CHANGED_DROP = r"""
-DROP TRIGGER read_product_change_applied ON read_product_change;
-DROP FUNCTION read_product_change_announce();
-"""
+# The change feed LISTENs to CHANGED_CHANNEL (installed by projections/migrations/0004).
+CHANGED = InsertAnnouncement("read_product_change", CHANGED_CHANNEL, trigger="read_product_change_applied",
+                             function="read_product_change_announce")
 
 
 def announce_changes(schema_editor) -> None:
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(POSTGRESQL_CHANGED, params=None)
+    CHANGED.install(schema_editor)
 
 
 def stop_announcing_changes(schema_editor) -> None:
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(POSTGRESQL_CHANGED_DROP, params=None)
+    CHANGED.remove(schema_editor)

@@ -1,5 +1,7 @@
 """The event store's DDL, per database. The invariants live in the schema, not in Python."""
 
+from project.database.announce import InsertAnnouncement
+
 # Notified by every transaction that appends events, when it commits (PostgreSQL only).
 APPENDED_CHANNEL = "event_store_appended"
 
@@ -48,23 +50,9 @@ CREATE TRIGGER event_store_first_write BEFORE INSERT ON event_store
     FOR EACH STATEMENT EXECUTE FUNCTION event_store_require_first_write();
 """
 
-# A statement trigger: one notification per append, delivered at COMMIT (never for a rollback),
-# and a transaction's repeats fold into one. Followers of the log (the change feed) LISTEN to
-# know when to read again, instead of each polling the table.
-POSTGRESQL_APPENDED = rf"""
-CREATE FUNCTION event_store_announce_append() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('{APPENDED_CHANNEL}', '');
-    RETURN NULL;
-END $$;
-CREATE TRIGGER event_store_appended AFTER INSERT ON event_store
-    FOR EACH STATEMENT EXECUTE FUNCTION event_store_announce_append();
-"""
-
-POSTGRESQL_APPENDED_DROP = r"""
-DROP TRIGGER event_store_appended ON event_store;
-DROP FUNCTION event_store_announce_append();
-"""
+# Followers of the log (the change feed) LISTEN to APPENDED_CHANNEL to know when to read again.
+APPENDED = InsertAnnouncement("event_store", APPENDED_CHANNEL, trigger="event_store_appended",
+                              function="event_store_announce_append")
 
 POSTGRESQL_DROP = r"""
 DROP TABLE event_store;
@@ -116,10 +104,8 @@ def drop(schema_editor) -> None:
 
 
 def announce_appends(schema_editor) -> None:
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(POSTGRESQL_APPENDED, params=None)
+    APPENDED.install(schema_editor)
 
 
 def stop_announcing_appends(schema_editor) -> None:
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(POSTGRESQL_APPENDED_DROP, params=None)
+    APPENDED.remove(schema_editor)
