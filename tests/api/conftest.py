@@ -3,6 +3,7 @@ import uuid
 import pytest
 
 from tests.api.helpers import PRODUCTS, post_json, register_body
+from tests.support.processes import feed_server
 
 
 @pytest.fixture
@@ -20,3 +21,11 @@ def product(client):
     return uuid.UUID(response.json()["product_id"])
 
 
+
+
+@pytest.fixture(scope="module")
+def server(django_db_setup):
+    """uvicorn serving the whole service as the feed service runs it, one per test module; a
+    heartbeat every second, so that an idle stream shows it soon."""
+    with feed_server(FEED_HEARTBEAT_SECONDS="1") as base_url:
+        yield base_url

@@ -84,12 +84,6 @@ def test_a_wsgi_server_refuses_to_hold_a_stream_and_names_the_feed_service(staff
 # --- Through a real ASGI server --------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def server(django_db_setup):
-    with feed_server(FEED_HEARTBEAT_SECONDS="1") as base_url:
-        yield base_url
-
-
 def _follow(server: str, token_header: dict, **params):
     headers = {**SSE, **token_header}
     last = params.pop("last_event_id", None)

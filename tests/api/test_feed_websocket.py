@@ -26,12 +26,6 @@ WS = "/ws/products/changes/"
 
 
 @pytest.fixture(scope="module")
-def server(django_db_setup):
-    with feed_server(FEED_HEARTBEAT_SECONDS="1") as base_url:
-        yield base_url
-
-
-@pytest.fixture(scope="module")
 def private_server(django_db_setup):
     """A feed whose readers must sign in."""
     with feed_server(FEED_HEARTBEAT_SECONDS="1", QUERIES_REQUIRE_AUTHENTICATION="1") as base_url:

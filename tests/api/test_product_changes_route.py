@@ -13,7 +13,6 @@ from products import eventstore
 from projections import changes, engine, projectors
 from projections.models import ProductChangesTrimmed
 from tests.integration.feed_readers import messages
-from tests.support.processes import feed_server
 
 from .helpers import PRODUCTS, post_json, register_body
 from .test_asyncapi import payload_validator
@@ -22,12 +21,6 @@ from .test_feed_routes import SSE, _refusal, aget
 pytestmark = pytest.mark.integration
 
 CHANGES = "/api/products/changes/"
-
-
-@pytest.fixture(scope="module")
-def server(django_db_setup):
-    with feed_server(FEED_HEARTBEAT_SECONDS="1") as base_url:
-        yield base_url
 
 
 def catalog_caught_up() -> None:
