@@ -100,14 +100,19 @@ def test_ready_skips_the_broker_check_on_the_embedded_file_broker(committed_db, 
     assert broker["ok"] is True and broker["detail"] == "skipped: embedded file broker"
 
 
-def test_ready_is_503_while_a_projection_is_stalled(committed_db, client):
+def ready_while_stalled(client, name: str):
+    """/health/ready's answer while projection `name` is stalled (its status put back after)."""
     catch_up_everything()
-    state = ProjectionState.objects.get(name="product_catalog")
+    state = ProjectionState.objects.get(name=name)
     try:
-        ProjectionState.objects.filter(name="product_catalog").update(status=ProjectionState.STALLED)
-        response = client.get("/health/ready")
+        ProjectionState.objects.filter(name=name).update(status=ProjectionState.STALLED)
+        return client.get("/health/ready")
     finally:
-        ProjectionState.objects.filter(name="product_catalog").update(status=state.status)
+        ProjectionState.objects.filter(name=name).update(status=state.status)
+
+
+def test_ready_is_503_while_a_projection_is_stalled(committed_db, client):
+    response = ready_while_stalled(client, "product_catalog")
 
     assert response.status_code == 503
     projections_check = response.json()["checks"]["projections"]
@@ -119,13 +124,7 @@ def test_ready_is_503_while_a_projection_is_stalled(committed_db, client):
 
 def test_an_outbound_projection_stalled_is_shown_and_leaves_the_service_ready(committed_db, client):
     """The relay publishes to other systems: the queries' answers do not depend on it."""
-    catch_up_everything()
-    state = ProjectionState.objects.get(name="integration_relay")
-    try:
-        ProjectionState.objects.filter(name="integration_relay").update(status=ProjectionState.STALLED)
-        response = client.get("/health/ready")
-    finally:
-        ProjectionState.objects.filter(name="integration_relay").update(status=state.status)
+    response = ready_while_stalled(client, "integration_relay")
 
     assert response.status_code == 200
     check = response.json()["checks"]["projections"]
