@@ -608,7 +608,9 @@ def background_load(seconds: float = 1.0) -> float | None:
     meter = CpuMeter({"bench": list(mine)}).start()
     time.sleep(seconds)
     cores = meter.stop()
-    return round(cores["machine_busy"] - cores["bench"] - cores["bench_client"] - cores["postgres_bench"], 3)
+    # The machine's total and our processes' share are sampled apart: near idle, the difference
+    # can come out a hair below zero, which means none.
+    return max(0.0, round(cores["machine_busy"] - cores["bench"] - cores["bench_client"] - cores["postgres_bench"], 3))
 
 
 def core_speed_ms(rounds: int = 5) -> float:
