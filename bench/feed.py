@@ -11,7 +11,9 @@ it came, the others read and drop what they get.
   connect gives the memory per idle follower. With all of them connected, registrations at
   HELD_RATE per second must all be answered 202, and reach every follower.
 - idle: one registration at a time, with only the probes connected: from the 202 to the
-  message at each probe.
+  message at each probe. Probes follow both streams: the log (/api/events/stream/) and the
+  product changes (/api/products/changes/), whose message comes after the catalog applied the
+  change, so it includes the projection's own delay.
 - steady: registrations at STEADY_RATE per second (open loop), probes only, and the same again
   with all FOLLOWERS connected (the moonshot's line).
 """
@@ -38,13 +40,17 @@ IDLE_COMMANDS = 100
 STARTS = 30  # tries a follower makes to start, a second apart
 WAVE = 25  # followers that ask to start together
 _STREAM_ID = re.compile(rb'"stream_id":"([0-9a-f-]{36})"')
+_PRODUCT_ID = re.compile(rb'"id":"([0-9a-f-]{36})"')
+LOG_STREAM = "/api/events/stream/"
+PRODUCT_CHANGES = "/api/products/changes/"
 
 
 class Followers:
-    """SSE connections on one event loop: probes note when each product's first event came."""
+    """SSE connections on one event loop: probes note when each product's first message came."""
 
-    def __init__(self, port: int, token: str) -> None:
-        self.port, self.token = port, token
+    def __init__(self, port: int, token: str, path: str = LOG_STREAM) -> None:
+        self.port, self.token, self.path = port, token, path
+        self.product_id = _STREAM_ID if path == LOG_STREAM else _PRODUCT_ID
         self.seen: list[dict[str, float]] = []  # per probe: product id -> arrival
         self.bytes_dropped = 0
         self.tasks: list[asyncio.Task] = []
@@ -67,7 +73,7 @@ class Followers:
         at a time)."""
         for _ in range(STARTS):
             reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
-            writer.write(f"GET /api/events/stream/ HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
+            writer.write(f"GET {self.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
                          f"Authorization: Token {self.token}\r\n\r\n".encode())
             head = await reader.readuntil(b"\r\n\r\n")
             status = head.split(b"\r\n", 1)[0]
@@ -92,7 +98,7 @@ class Followers:
                     self.bytes_dropped += len(chunk)
                     continue
                 now = time.perf_counter()
-                for match in _STREAM_ID.finditer(chunk):
+                for match in self.product_id.finditer(chunk):
                     seen.setdefault(match[1].decode(), now)
         except asyncio.CancelledError:
             raise
@@ -133,15 +139,18 @@ async def _post(port: int, token: str, body: dict) -> tuple[int, str, float]:
     return status, answer.get("product_id", ""), time.perf_counter()
 
 
-async def _idle(service_port: int, token: str, followers: Followers) -> dict[str, Any]:
+async def _idle(service_port: int, token: str, followers: Followers, changes: Followers) -> dict[str, Any]:
     answered = {}
     for n in range(IDLE_COMMANDS):
         status, product_id, at = await _post(service_port, token, _body(f"FI{secrets.token_hex(3)}-{n}"))
         assert status == 202, status
         answered[product_id] = at
         await followers.wait_for([product_id], timeout=10)
+        await changes.wait_for([product_id], timeout=10)
     values, missing = followers.latencies(answered)
-    return {"commands": IDLE_COMMANDS, "delivery": summarize_ms(values), "missing": missing}
+    changed, changes_missing = changes.latencies(answered)
+    return {"commands": IDLE_COMMANDS, "delivery": summarize_ms(values), "missing": missing,
+            "product_changes": {"delivery": summarize_ms(changed), "missing": changes_missing}}
 
 
 async def _stream(base_url: str, token: str, rate: float, seconds: float, followers: Followers) -> dict[str, Any]:
@@ -184,8 +193,11 @@ def run(ctx: Run) -> dict[str, Any]:
             async def measure() -> dict[str, Any]:
                 probes = Followers(feed_port, token)
                 await probes.open(PROBES, probe=True)
+                change_probes = Followers(feed_port, token, PRODUCT_CHANGES)
+                await change_probes.open(PROBES, probe=True)
                 log("feed: idle, one registration at a time")
-                idle = await _idle(service.port, token, probes)
+                idle = await _idle(service.port, token, probes, change_probes)
+                await change_probes.close()
                 worker_settled(database, vhost)
                 log(f"feed: steady {STEADY_RATE:g}/s with {PROBES} followers")
                 steady = await _stream(service.base_url, token, STEADY_RATE, seconds, probes)
@@ -220,6 +232,7 @@ def run(ctx: Run) -> dict[str, Any]:
     held_ok = (figures["still_open_after"] == followers_count and figures["held"]["errors"] == 0
                and figures["held"]["answered_202"] == figures["held"]["sent"] and figures["held"]["missing"] == 0)
     idle, steady, crowded = figures["idle"]["delivery"], figures["steady"]["delivery"], figures["steady_with_followers"]["delivery"]
+    changes = figures["idle"]["product_changes"]["delivery"]
     figures["targets"] = [
         {"name": f"followers held at once, every command answered and delivered ({HELD_RATE:g}/s)",
          "ours": figures["still_open_after"] if held_ok else 0, "baseline": None, "unit": "connections", "ratio": None,
@@ -228,6 +241,11 @@ def run(ctx: Run) -> dict[str, Any]:
          "unit": "ms", "ratio": None, "target": "<= 20 ms", "met": (idle["p50_ms"] or 1e9) <= 20},
         {"name": "delivery, idle: p99", "ours": idle["p99_ms"], "baseline": None, "unit": "ms", "ratio": None,
          "target": "<= 100 ms", "met": (idle["p99_ms"] or 1e9) <= 100},
+        {"name": "product changes: delivery from the 202 to the follower, idle, projection included: p50",
+         "ours": changes["p50_ms"], "baseline": None, "unit": "ms", "ratio": None, "target": "<= 20 ms",
+         "met": (changes["p50_ms"] or 1e9) <= 20},
+        {"name": "product changes: delivery, idle: p99", "ours": changes["p99_ms"], "baseline": None, "unit": "ms",
+         "ratio": None, "target": "<= 100 ms", "met": (changes["p99_ms"] or 1e9) <= 100},
         {"name": f"delivery at {STEADY_RATE:g} commands/s: p50", "ours": steady["p50_ms"], "baseline": None,
          "unit": "ms", "ratio": None, "target": "<= 20 ms", "met": (steady["p50_ms"] or 1e9) <= 20},
         {"name": f"delivery at {STEADY_RATE:g} commands/s: p99", "ours": steady["p99_ms"], "baseline": None,
