@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cache
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from .base import Projector
@@ -12,11 +13,18 @@ from .base import Projector
 
 @cache
 def all_projectors() -> dict[str, Projector]:
+    """settings.PROJECTORS, then the consumers the installed apps registered (projections/consumers.py)."""
+    from ..consumers import registered
+
     projectors = {}
     for name, path in settings.PROJECTORS.items():
         projector = import_string(path)()
         assert projector.name == name, f"settings.PROJECTORS names {path} {name!r}, but it is {projector.name!r}"
         projectors[name] = projector
+    for name, consumer in registered().items():
+        if name in projectors:
+            raise ImproperlyConfigured(f"The consumer {name!r} has the name of a projection; give it another name=.")
+        projectors[name] = consumer
     return projectors
 
 
