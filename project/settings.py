@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "products",
     "projections",
     "feed",
+    "alerts",  # the low-stock alert, a consumer (projections/consumers.py)
 ]
 
 MIDDLEWARE = [
@@ -299,6 +300,8 @@ PROJECTORS = {
     **({"mqtt_bridge": "projections.projectors.mqtt_bridge.MqttBridge"} if os.environ.get("MQTT_URL") else {}),
     **dict(item.split("=", 1) for item in env_list("EXTRA_PROJECTORS", "")),
 }
+# The low-stock alert's threshold where no LowStockThreshold (admin) sets one (alerts/).
+LOW_STOCK_THRESHOLD = int(os.environ.get("LOW_STOCK_THRESHOLD", "5"))
 # Read-your-writes: how long a query with min_position may wait for the projections.
 READ_YOUR_WRITES_TIMEOUT = float(os.environ.get("READ_YOUR_WRITES_TIMEOUT", "5"))
 # Anonymous readers may query unless this is on.

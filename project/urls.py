@@ -36,6 +36,7 @@ urlpatterns = [
     path("api/asyncapi/", AsyncApiView.as_view(), name="asyncapi"),
     # /api/products/ lists (GET, a query) and registers (POST, a command): see projections/api/views.py.
     path("api/", include("feed.urls")),
+    path("api/", include("alerts.urls")),
     path("api/", include("projections.api.urls")),
     path("api/", include("products.api.urls")),
     path("api-auth/", include("rest_framework.urls")),

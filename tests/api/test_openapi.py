@@ -30,8 +30,10 @@ QUERIES = {
     "/api/categories/{name}/": "categories_retrieve",
     "/api/events/": "events_list",
     "/api/projections/": "projections_list",
+    "/api/alerts/low-stock/": "alerts_low_stock",
 }
-LISTS = {path for path, operation in QUERIES.items() if operation.endswith("_list") or "history" in operation}
+LISTS = {path for path, operation in QUERIES.items()
+         if operation.endswith("_list") or "history" in operation or path.startswith("/api/alerts/")}
 COMMAND_ERRORS = {"400", "401", "403", "404", "409", "412", "413", "414", "415", "422", "429", "503", "504"}
 CONFLICT_CODES = {"duplicate_sku", "product_exists", "insufficient_stock", "product_discontinued", "version_conflict"}
 
@@ -120,7 +122,7 @@ def test_each_query_documents_min_position_pagination_and_errors(schema, path):
         assert set(answer["properties"]) == {"next", "previous", "results"}
         assert ("query", "page") in params and ("query", "page_size") in params
         assert "404" in operation["responses"]
-    if path in ("/api/events/", "/api/projections/"):
+    if path in ("/api/events/", "/api/projections/", "/api/alerts/low-stock/"):
         assert "403" in operation["responses"]
         assert {} not in operation["security"]  # staff only
     else:

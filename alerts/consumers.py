@@ -1,0 +1,41 @@
+"""The low-stock alert: a shipment that takes a product's stock below its category's threshold
+(LowStockThreshold, else the threshold for every category, else LOW_STOCK_THRESHOLD) raises an
+alert, once: stock that stays below raises no more until it has been back at the threshold.
+
+Its writes commit with its checkpoint (projections/consumers.py), and an alert is keyed by the
+event that raised it, so an event given twice raises one alert."""
+
+from django.conf import settings
+
+from projections.consumers import ConsumedEvent, consumer
+
+from .models import FollowedProduct, LowStockAlert, LowStockThreshold
+
+
+@consumer("ProductRegistered", "ProductDetailsUpdated", "StockShipped", name="low_stock_alert")
+def low_stock_alert(event: ConsumedEvent) -> None:
+    if event.type == "ProductRegistered":
+        FollowedProduct.objects.update_or_create(
+            product_id=event.stream_id, defaults={"sku": event.data["sku"], "category": event.data["category"]})
+    elif event.type == "ProductDetailsUpdated":
+        FollowedProduct.objects.filter(product_id=event.stream_id).update(category=event.data["category"])
+    else:
+        _shipped(event)
+
+
+def _shipped(event: ConsumedEvent) -> None:
+    product = FollowedProduct.objects.filter(product_id=event.stream_id).first()
+    if product is None:  # its registration was skipped here by an operator: nothing to compare with
+        return
+    after = event.data["stock"]
+    before = after + event.data["quantity"]
+    threshold = threshold_for(product.category)
+    if before >= threshold > after:
+        LowStockAlert.objects.get_or_create(event_id=event.id, defaults={
+            "position": str(event.position), "product_id": event.stream_id, "sku": product.sku,
+            "category": product.category, "stock": after, "threshold": threshold, "raised_at": event.recorded_at})
+
+
+def threshold_for(category: str) -> int:
+    thresholds = dict(LowStockThreshold.objects.filter(category__in=[category, ""]).values_list("category", "threshold"))
+    return thresholds.get(category, thresholds.get("", settings.LOW_STOCK_THRESHOLD))
