@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "projections",
     "feed",
     "alerts",  # the low-stock alert, a consumer (projections/consumers.py)
+    "webhooks",  # events POSTed as signed CloudEvents to subscribed URLs (a consumer, and an outbox)
 ]
 
 MIDDLEWARE = [
@@ -302,6 +303,18 @@ PROJECTORS = {
 }
 # The low-stock alert's threshold where no LowStockThreshold (admin) sets one (alerts/).
 LOW_STOCK_THRESHOLD = int(os.environ.get("LOW_STOCK_THRESHOLD", "5"))
+# Webhooks (webhooks/delivery.py): timeouts and read limit of one delivery, its retries, and
+# whether a URL may point at this network's own addresses (off: loopback, private, link-local
+# and reserved addresses are refused, so the admin cannot be used to reach internal services).
+WEBHOOK_CONNECT_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_CONNECT_TIMEOUT_SECONDS", "3"))
+WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "10"))
+WEBHOOK_READ_BYTES = 4096
+WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("WEBHOOK_MAX_ATTEMPTS", "10"))
+WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("WEBHOOK_RETRY_BASE_SECONDS", "5"))
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_flag("WEBHOOK_ALLOW_PRIVATE_ADDRESSES")
+WEBHOOK_SOURCE = os.environ.get("WEBHOOK_SOURCE", "urn:catalog:products")  # the CloudEvents `source`
+WEBHOOK_TASK_SECONDS = 30.0  # one delivery task sends for this long, then hands over to the next
+WEBHOOK_SWEEP_SECONDS = 5.0
 # Read-your-writes: how long a query with min_position may wait for the projections.
 READ_YOUR_WRITES_TIMEOUT = float(os.environ.get("READ_YOUR_WRITES_TIMEOUT", "5"))
 # Anonymous readers may query unless this is on.
@@ -350,18 +363,21 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_QUEUES = [
     Queue("projections", durable=True),  # beat's sweep and rebuilds, fanned out from here
     Queue(NUDGE_QUEUE, durable=True, queue_arguments=PROJECTION_QUEUE_ARGUMENTS),
+    Queue("webhooks", durable=True),  # deliveries: slow receivers wait here, not in the projections' queues
     *(Queue(PROJECTION_QUEUE_PREFIX + name, durable=True, queue_arguments=PROJECTION_QUEUE_ARGUMENTS)
       for name in PROJECTORS),
 ]
 CELERY_TASK_DEFAULT_QUEUE = "projections"
 CELERY_TASK_ROUTES = {"projections.sweep": {"queue": "projections"}, "projections.rebuild": {"queue": "projections"},
-                      "projections.trim_product_changes": {"queue": "projections"}}
+                      "projections.trim_product_changes": {"queue": "projections"},
+                      "webhooks.deliver": {"queue": "webhooks"}, "webhooks.sweep": {"queue": "webhooks"}}
 # Well under RabbitMQ's consumer_timeout (30 min): an unacknowledged delivery past it is closed.
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_BEAT_SCHEDULE = {
     "sweep-projections": {"task": "projections.sweep", "schedule": float(os.environ.get("PROJECTION_SWEEP_SECONDS", "5"))},
     "trim-product-changes": {"task": "projections.trim_product_changes", "schedule": 3600.0},
+    "sweep-webhooks": {"task": "webhooks.sweep", "schedule": WEBHOOK_SWEEP_SECONDS},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

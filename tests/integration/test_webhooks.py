@@ -1,0 +1,228 @@
+"""Webhooks (webhooks/) against an HTTP receiver of the test's own that fails in every way a
+real one does; the receiver deduplicates by the CloudEvent id, as docs/CONSUMERS.md asks."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.db import transaction
+
+from products import eventstore
+from products.domain.commands import RegisterProduct, ShipStock
+from products.handlers import handle
+from projections import engine, projectors
+from projections.models import ProjectionState
+from projections.progress import Outcome
+from tests.support.polling import wait_until
+from tests.support.spawning import free_port
+from webhooks import signing
+from webhooks.admin import SubscriptionForm
+from webhooks.delivery import deliver_pending, resume
+from webhooks.models import Delivery, Subscription
+
+pytestmark = pytest.mark.integration
+
+SECRET = "a-secret-of-the-receiver-1234"
+
+
+class Receiver:
+    """Answers each POST as its script says ("ok", "500", "410", "timeout"; "ok" once it runs out)."""
+
+    def __init__(self, script: list[str]) -> None:
+        self.script, self.received, self.lock = list(script), [], threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with receiver.lock:
+                    step = receiver.script.pop(0) if receiver.script else "ok"
+                    receiver.received.append((body, dict(self.headers), step))
+                if step == "timeout":
+                    time.sleep(1.5)  # past WEBHOOK_TIMEOUT_SECONDS: the sender gives up first
+                code = 204 if step in ("ok", "timeout") else int(step)
+                self.send_response(code)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def accepted_ids(self) -> list[str]:
+        """What the receiver kept: each CloudEvent id once, in the order first accepted."""
+        kept = []
+        for body, _, step in self.received:
+            event_id = json.loads(body)["id"]
+            if step == "ok" and event_id not in kept:
+                kept.append(event_id)
+        return kept
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture
+def webhook_settings(settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True  # the receiver is on this machine
+    settings.WEBHOOK_RETRY_BASE_SECONDS = 0.02
+    settings.WEBHOOK_TIMEOUT_SECONDS = 0.5
+    settings.WEBHOOK_CONNECT_TIMEOUT_SECONDS = 0.5
+    settings.WEBHOOK_MAX_ATTEMPTS = 4
+    return settings
+
+
+@pytest.fixture
+def from_now(committed_db):
+    """The webhooks consumer at the end of the log: the run's earlier events are not this test's."""
+    engine.ensure_states(["webhooks"])
+    end = eventstore.last_settled() or eventstore.Checkpoint.START
+    ProjectionState.objects.filter(name="webhooks").update(last_tx=end.tx, last_position=end.position)
+
+
+def subscribe(url: str, types=("ProductRegistered", "StockShipped")) -> Subscription:
+    return Subscription.objects.create(name=f"hook-{uuid.uuid4().hex[:8]}", url=url, event_types=list(types),
+                                       secret=SECRET)
+
+
+def register(count: int) -> list[uuid.UUID]:
+    ids = []
+    for _ in range(count):
+        product_id = uuid.uuid4()
+        handle(RegisterProduct(product_id=product_id, sku=f"WH-{product_id.hex[:8]}", name="Kettle", category="Hooks",
+                               price=Decimal("9.00"), currency="EUR", initial_stock=3))
+        ids.append(product_id)
+    return ids
+
+
+def queued() -> None:
+    assert engine.catch_up(projectors.get("webhooks")).outcome == Outcome.CAUGHT_UP
+
+
+def drain(subscription: Subscription, until, timeout: float = 20) -> None:
+    """Run its sender, as the worker's task and beat's sweep would, until `until()` holds."""
+    def step():
+        deliver_pending(subscription.pk, time_budget=2)
+        return until()
+    wait_until(step, timeout=timeout, interval=0.02, what="the deliveries")
+
+
+def event_ids(product_ids) -> list[str]:
+    return [str(eventstore.load(product_id)[0].event_id) for product_id in product_ids]
+
+
+def test_every_event_reaches_the_receiver_in_order_through_500s_timeouts_and_a_410(webhook_settings, from_now):
+    flaky, steady = Receiver(["500", "timeout", "ok", "ok", "410"]), Receiver([])
+    try:
+        hook, other = subscribe(flaky.url), subscribe(steady.url)
+        ids = register(5)
+        queued()
+
+        drain(hook, lambda: Subscription.objects.get(pk=hook.pk).status == Subscription.PARKED)
+        drain(other, lambda: len(steady.accepted_ids()) == 5)
+        parked = Subscription.objects.get(pk=hook.pk)
+        assert parked.last_status_code == 410 and "410" in parked.parked_reason
+        assert flaky.accepted_ids() == event_ids(ids[:2])  # it holds its place at the third
+        assert parked.delivered_through == str(eventstore.load(ids[1])[0].checkpoint)
+        assert steady.accepted_ids() == event_ids(ids)  # the other went on meanwhile
+
+        resume(parked)
+        drain(hook, lambda: len(flaky.accepted_ids()) == 5)
+        assert flaky.accepted_ids() == event_ids(ids)  # in order, each once in effect
+        assert [step for _, _, step in flaky.received[:3]] == ["500", "timeout", "ok"]  # the first, three times
+        assert not Delivery.objects.filter(subscription=hook, state=Delivery.PENDING).exists()
+    finally:
+        flaky.close()
+        steady.close()
+
+
+def test_a_receiver_that_refuses_connections_is_retried_then_parked_holding_its_place(webhook_settings, from_now):
+    hook = subscribe(f"http://127.0.0.1:{free_port()}/nobody-listens")
+    register(2)
+    queued()
+    drain(hook, lambda: Subscription.objects.get(pk=hook.pk).status == Subscription.PARKED)
+    first = Delivery.objects.filter(subscription=hook).order_by("tx", "position").first()
+    assert first.attempts == webhook_settings.WEBHOOK_MAX_ATTEMPTS and "Connect" in first.last_error
+    assert Delivery.objects.filter(subscription=hook, state=Delivery.PENDING).count() == 2
+    assert Subscription.objects.get(pk=hook.pk).delivered_through == ""
+
+
+def test_each_delivery_is_a_signed_cloudevent_and_a_tampered_body_does_not_verify(webhook_settings, from_now):
+    receiver = Receiver([])
+    try:
+        hook = subscribe(receiver.url)
+        (product_id,) = register(1)
+        queued()
+        drain(hook, lambda: receiver.accepted_ids())
+        body, headers, _ = receiver.received[0]
+    finally:
+        receiver.close()
+    event = eventstore.load(product_id)[0]
+    document = json.loads(body)
+    assert headers["Content-Type"] == "application/cloudevents+json"
+    assert (document["specversion"], document["id"], document["type"], document["subject"]) == (
+        "1.0", str(event.event_id), "ProductRegistered", str(product_id))
+    assert document["source"] and document["time"] and document["datacontenttype"] == "application/json"
+    assert document["data"]["sku"] == f"WH-{product_id.hex[:8]}"
+    assert signing.verify(SECRET, body, headers[signing.HEADER])
+    assert not signing.verify(SECRET, body.replace(b"Kettle", b"Kettlf"), headers[signing.HEADER])
+    assert not signing.verify("another-secret-entirely", body, headers[signing.HEADER])
+    assert not signing.verify(SECRET, body, headers[signing.HEADER], now=int(time.time()) + 3600)  # a replay
+
+
+def test_an_event_given_twice_is_queued_once_and_only_for_the_types_asked(webhook_settings, from_now):
+    hook = subscribe("http://127.0.0.1:9/unused", types=["StockShipped"])
+    (product_id,) = register(1)
+    handle(ShipStock(product_id=product_id, quantity=1))
+    queued()
+    with transaction.atomic():  # as after a worker died before the consumer's commit
+        projectors.get("webhooks").apply(eventstore.load(product_id), "default")
+    assert list(Delivery.objects.filter(subscription=hook).values_list("event_type", flat=True)) == ["StockShipped"]
+
+
+def test_a_private_address_is_refused_by_default(settings, from_now):
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+    for url in ("http://127.0.0.1:8000/hook", "http://169.254.169.254/latest/meta-data/", "http://10.1.2.3/",
+                "ftp://example.com/"):
+        form = SubscriptionForm(data={"name": f"x-{uuid.uuid4().hex[:6]}", "url": url, "event_types": ["StockShipped"],
+                                      "secret": SECRET, "active": True})
+        assert not form.is_valid() and "url" in form.errors, url
+    hook = subscribe("http://127.0.0.1:9/hook")  # made before the setting changed, say
+    register(1)
+    queued()
+    drain(hook, lambda: Subscription.objects.get(pk=hook.pk).status == Subscription.PARKED)
+    assert "refused" in Subscription.objects.get(pk=hook.pk).parked_reason
+
+
+def test_the_admin_keeps_the_secret_out_of_every_page_and_resumes_a_parked_subscription(webhook_settings, make_user):
+    from django.test import Client
+
+    admin = Client()
+    admin.force_login(make_user(is_staff=True, is_superuser=True))
+    name = f"admin-hook-{uuid.uuid4().hex[:6]}"
+    created = admin.post("/admin/webhooks/subscription/add/", {
+        "name": name, "url": "http://127.0.0.1:9/hook", "event_types": ["StockShipped", "catalog.stock.low"],
+        "secret": SECRET, "active": "on", "deliveries-TOTAL_FORMS": "0", "deliveries-INITIAL_FORMS": "0"})
+    assert created.status_code == 302, created.content[:2000]
+    hook = Subscription.objects.get(name=name)
+    assert hook.secret == SECRET and hook.event_types == ["StockShipped", "catalog.stock.low"]
+    for page in ("/admin/webhooks/subscription/", f"/admin/webhooks/subscription/{hook.pk}/change/"):
+        shown = admin.get(page)
+        assert shown.status_code == 200 and SECRET.encode() not in shown.content, page
+    kept = admin.post(f"/admin/webhooks/subscription/{hook.pk}/change/", {
+        "name": name, "url": "http://127.0.0.1:9/hook", "event_types": ["StockShipped"], "secret": "", "active": "on",
+        "deliveries-TOTAL_FORMS": "0", "deliveries-INITIAL_FORMS": "0"})
+    assert kept.status_code == 302 and Subscription.objects.get(pk=hook.pk).secret == SECRET  # empty keeps it
+
+    Subscription.objects.filter(pk=hook.pk).update(status=Subscription.PARKED, parked_reason="HTTP 410")
+    admin.post("/admin/webhooks/subscription/", {"action": "resume_parked", "_selected_action": [hook.pk]})
+    assert Subscription.objects.get(pk=hook.pk).status == Subscription.ACTIVE

@@ -1,0 +1,94 @@
+from django import forms
+from django.contrib import admin, messages
+from django.template.defaultfilters import truncatechars
+
+from products.domain.events import EVENT_TYPES
+
+from . import addresses
+from .delivery import resume
+from .outbox import STOCK_LOW
+from .models import Delivery, Subscription
+
+TYPES = [(name, name) for name in [*EVENT_TYPES, STOCK_LOW]]
+
+
+class SubscriptionForm(forms.ModelForm):
+    url = forms.URLField(max_length=2000, assume_scheme="https", help_text="Where each event is POSTed (http or https).")
+    event_types = forms.MultipleChoiceField(choices=TYPES, widget=forms.CheckboxSelectMultiple)
+    # Write-only: shown empty, never sent back to the browser once set; left empty, it is kept.
+    secret = forms.CharField(widget=forms.PasswordInput(render_value=False), required=False, min_length=16,
+                             help_text="At least 16 characters; it signs every delivery. Leave empty to keep the one set.")
+
+    class Meta:
+        model = Subscription
+        fields = ["name", "url", "event_types", "secret", "active"]
+
+    def clean_url(self):
+        url = self.cleaned_data["url"]
+        try:
+            addresses.check(url)
+        except addresses.RefusedAddress as refused:
+            raise forms.ValidationError(str(refused))
+        return url
+
+    def clean_secret(self):
+        secret = self.cleaned_data.get("secret") or ""
+        if not secret and not (self.instance.pk and self.instance.secret):
+            raise forms.ValidationError("A new subscription needs a secret.")
+        return secret or self.instance.secret
+
+
+class DeliveryInline(admin.TabularInline):
+    model = Delivery
+    extra = 0
+    max_num = 0
+    can_delete = False
+    fields = ["event_type", "token", "state", "attempts", "last_status_code", "error", "queued_at", "delivered_at"]
+    readonly_fields = fields
+    ordering = ["-tx", "-position", "-id"]
+    verbose_name_plural = "last deliveries"
+
+    def get_queryset(self, request):
+        recent = super().get_queryset(request).order_by("-tx", "-position", "-id").values_list("pk", flat=True)[:20]
+        return super().get_queryset(request).filter(pk__in=list(recent))
+
+    @admin.display(description="position")
+    def token(self, delivery):
+        return delivery.token
+
+    @admin.display(description="last error")
+    def error(self, delivery):
+        return truncatechars(delivery.last_error, 80)
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    form = SubscriptionForm
+    list_display = ["name", "url", "active", "status", "delivered_through", "lag", "last_status_code", "error"]
+    list_filter = ["status", "active"]
+    search_fields = ["name", "url"]
+    readonly_fields = ["status", "parked_reason", "delivered_through", "lag", "last_status_code", "last_error",
+                       "last_attempt_at", "created_at"]
+    inlines = [DeliveryInline]
+    actions = ["resume_parked"]
+
+    @admin.display(description="lag")
+    def lag(self, subscription):
+        return subscription.deliveries.filter(state=Delivery.PENDING).count()
+
+    @admin.display(description="last error")
+    def error(self, subscription):
+        return truncatechars(subscription.last_error, 60)
+
+    @admin.action(description="Resume the selected parked subscriptions", permissions=["operate"])
+    def resume_parked(self, request, queryset):
+        from .tasks import QUEUE, deliver
+
+        parked = list(queryset.filter(status=Subscription.PARKED))
+        for subscription in parked:
+            resume(subscription)
+            deliver.apply_async(args=[subscription.pk], queue=QUEUE)
+        self.message_user(request, f"Resumed {len(parked)} subscription(s) from where each stopped.", messages.SUCCESS)
+
+    def has_operate_permission(self, request):
+        return request.user.has_perm("webhooks.operate_webhooks")

@@ -1,0 +1,40 @@
+"""Queue an event for every active subscription that asked for its type, in the caller's
+transaction (a consumer's, so once per event), and have it sent once that commits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from django.db import transaction
+
+from products.eventstore import Checkpoint
+
+from . import cloudevents
+from .models import Delivery, Subscription
+
+# The low-stock alert's own event type (alerts/consumers.py), beside the catalog's events.
+STOCK_LOW = "catalog.stock.low"
+
+
+def enqueue(event_id: UUID, event_type: str, subject: UUID, time: datetime, data: dict, position: Checkpoint) -> int:
+    """How many subscriptions it was queued for."""
+    subscriptions = [s for s in Subscription.objects.filter(active=True) if event_type in s.event_types]
+    if not subscriptions:
+        return 0
+    body = cloudevents.structured(event_id, event_type, subject, time, data)
+    Delivery.objects.bulk_create(
+        [Delivery(subscription=s, event_id=event_id, event_type=event_type, tx=position.tx, position=position.position,
+                  body=body) for s in subscriptions],
+        ignore_conflicts=True,  # given again (at least once): queued once
+    )
+    ids = [s.pk for s in subscriptions]
+    transaction.on_commit(lambda: _send_soon(ids))
+    return len(subscriptions)
+
+
+def _send_soon(subscription_ids: list[int]) -> None:
+    from .tasks import deliver
+
+    for subscription_id in subscription_ids:
+        deliver.delay(subscription_id)

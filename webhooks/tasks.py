@@ -1,0 +1,26 @@
+"""Celery tasks of the webhooks: send one subscription's outbox; beat's sweep over all of them."""
+
+from celery import shared_task
+from django.conf import settings
+
+from .delivery import deliver_pending
+from .models import Delivery, Subscription
+
+QUEUE = "webhooks"
+
+
+@shared_task(name="webhooks.deliver", ignore_result=True)
+def deliver(subscription_id: int) -> None:
+    """Send what is due; come back when the next retry is due, or at once if time ran out."""
+    wait = deliver_pending(subscription_id, settings.WEBHOOK_TASK_SECONDS)
+    if wait is not None and wait < settings.WEBHOOK_SWEEP_SECONDS:
+        deliver.apply_async(args=[subscription_id], countdown=max(wait, 0.0), queue=QUEUE)
+
+
+@shared_task(name="webhooks.sweep", ignore_result=True)
+def sweep() -> None:
+    """Beat: every active subscription with something pending (a task lost, a retry due later)."""
+    pending = (Delivery.objects.filter(state=Delivery.PENDING, subscription__status=Subscription.ACTIVE)
+               .values_list("subscription_id", flat=True).distinct())
+    for subscription_id in pending:
+        deliver.apply_async(args=[subscription_id], queue=QUEUE)
