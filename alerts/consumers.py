@@ -3,11 +3,13 @@
 alert, once: stock that stays below raises no more until it has been back at the threshold.
 
 Its writes commit with its checkpoint (projections/consumers.py), and an alert is keyed by the
-event that raised it, so an event given twice raises one alert."""
+event that raised it, so an event given twice raises one alert. Each alert is also queued for
+the webhooks subscribed to `catalog.stock.low`, in the same transaction."""
 
 from django.conf import settings
 
 from projections.consumers import ConsumedEvent, consumer
+from webhooks import outbox
 
 from .models import FollowedProduct, LowStockAlert, LowStockThreshold
 
@@ -31,9 +33,14 @@ def _shipped(event: ConsumedEvent) -> None:
     before = after + event.data["quantity"]
     threshold = threshold_for(product.category)
     if before >= threshold > after:
-        LowStockAlert.objects.get_or_create(event_id=event.id, defaults={
+        alert, raised = LowStockAlert.objects.get_or_create(event_id=event.id, defaults={
             "position": str(event.position), "product_id": event.stream_id, "sku": product.sku,
             "category": product.category, "stock": after, "threshold": threshold, "raised_at": event.recorded_at})
+        if raised:  # to the webhooks subscribed to it, in this same transaction
+            outbox.enqueue(event.id, outbox.STOCK_LOW, event.stream_id, event.recorded_at, {
+                "product_id": str(alert.product_id), "sku": alert.sku, "category": alert.category,
+                "stock": alert.stock, "threshold": alert.threshold, "position": alert.position,
+            }, event.position)
 
 
 def threshold_for(category: str) -> int:

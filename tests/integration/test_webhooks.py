@@ -226,3 +226,26 @@ def test_the_admin_keeps_the_secret_out_of_every_page_and_resumes_a_parked_subsc
     Subscription.objects.filter(pk=hook.pk).update(status=Subscription.PARKED, parked_reason="HTTP 410")
     admin.post("/admin/webhooks/subscription/", {"action": "resume_parked", "_selected_action": [hook.pk]})
     assert Subscription.objects.get(pk=hook.pk).status == Subscription.ACTIVE
+
+
+def test_a_low_stock_alert_is_posted_to_the_webhooks_subscribed_to_catalog_stock_low(webhook_settings, from_now):
+    webhook_settings.LOW_STOCK_THRESHOLD = 2
+    engine.ensure_states(["low_stock_alert"])
+    end = eventstore.last_settled()
+    ProjectionState.objects.filter(name="low_stock_alert").update(last_tx=end.tx, last_position=end.position)
+    receiver = Receiver([])
+    try:
+        hook = subscribe(receiver.url, types=["catalog.stock.low"])
+        (product_id,) = register(1)  # a stock of 3
+        handle(ShipStock(product_id=product_id, quantity=2))  # 1, below 2
+        assert engine.catch_up(projectors.get("low_stock_alert")).outcome == Outcome.CAUGHT_UP
+        drain(hook, lambda: receiver.accepted_ids())
+        body, headers, _ = receiver.received[0]
+    finally:
+        receiver.close()
+    document = json.loads(body)
+    shipped = eventstore.load(product_id)[-1]
+    assert (document["type"], document["id"], document["subject"]) == ("catalog.stock.low", str(shipped.event_id),
+                                                                       str(product_id))
+    assert (document["data"]["stock"], document["data"]["threshold"]) == (1, 2)
+    assert signing.verify(SECRET, body, headers[signing.HEADER])
