@@ -119,16 +119,18 @@ class PlainFormatter(logging.Formatter):
         return f"{first} [{ids}]{newline}{rest}"
 
 
-# Beat's sweep, every few seconds, and the catch-up it sends to each projection (one projection
-# named: the nudge a command sends names none). Celery's own lines for them, "received" and
-# "succeeded", would fill an idle service's log; what a catch-up does is logged by the engine
-# (events applied at INFO, failures at ERROR).
-SWEEP_TASK, CATCH_UP_TASK = "projections.sweep", "projections.catch_up"
+# Beat's sweeps (the projections' and the webhooks' every few seconds, the product changes'
+# trim hourly), and the catch-up the sweep sends to each projection (one projection named: the
+# nudge a command sends names none). Celery's own lines for them, "received" and "succeeded",
+# would fill an idle service's log; what they do is logged by the engine, the trim and the
+# deliveries themselves (work at INFO, failures at ERROR).
+SWEEP_TASKS = frozenset({"projections.sweep", "webhooks.sweep", "projections.trim_product_changes"})
+CATCH_UP_TASK = "projections.catch_up"
 BEAT_SENDING = "Scheduler: Sending due task"  # celery.beat's line, with the entry's and the task's name
 
 
 def _routine(task: str | None, args: object) -> bool:
-    return task == SWEEP_TASK or (task == CATCH_UP_TASK and args not in (None, "", "()", "[]"))
+    return task in SWEEP_TASKS or (task == CATCH_UP_TASK and args not in (None, "", "()", "[]"))
 
 
 def _demote(record: logging.LogRecord, level: int) -> bool:
@@ -149,7 +151,7 @@ class RoutineTasksAtDebug(logging.Filter):
         if isinstance(data, dict):
             routine = _routine(data.get("name"), data.get("args"))
         else:
-            routine = str(record.msg).startswith(BEAT_SENDING) and len(record.args or ()) == 2 and record.args[1] == SWEEP_TASK
+            routine = str(record.msg).startswith(BEAT_SENDING) and len(record.args or ()) == 2 and record.args[1] in SWEEP_TASKS
         return _demote(record, logging.DEBUG) if routine else True
 
 
