@@ -68,6 +68,8 @@ EXPIRED = "expired"
 MQTT_STATES = "mqttProductStates"
 MQTT_EVENTS = "mqttEvents"
 MQTT_BINDING_VERSION = "0.2.0"
+WEBHOOKS = "webhooks"
+STOCK_LOW = "catalog.stock.low"  # the low-stock alert's own type (alerts/, webhooks/outbox.py)
 
 
 def document(feed_url: str | None = None) -> Document:
@@ -125,6 +127,7 @@ def document(feed_url: str | None = None) -> Document:
         "controlFrame": {"name": "controlFrame", "title": "An error, resume or expired frame, before the close",
                          "contentType": "application/json", "payload": {"$ref": f"{SCHEMAS}ControlFrame"}},
     })
+    _add_webhooks(doc, types)
     if settings.MQTT_URL:
         servers["mqtt"] = _mqtt_server(settings.MQTT_URL)
         doc["channels"][MQTT_STATES] = _mqtt_states_channel()
@@ -395,3 +398,46 @@ def _data_schemas(types: dict[str, dict[int, type]]) -> Document:
                 schema["description"] = f"Stored before version {version + 1}; published upcast to version {current}."
             schemas[f"{name}.v{version}"] = schema
     return schemas
+
+
+def _add_webhooks(doc: Document, types: dict) -> None:
+    """The webhook deliveries: a CloudEvents 1.0 document POSTed to each subscription's URL."""
+    names = [*types, STOCK_LOW]
+    doc["channels"][WEBHOOKS] = {
+        "address": None,  # each subscription's own URL
+        "title": "Webhook deliveries",
+        "description": "POSTed to the URL of each subscription (the admin) that asked for the type, in log order, at "
+                       "least once: deduplicate on `id`. `Content-Type: application/cloudevents+json`, and "
+                       "`Webhook-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.\" + the raw body>` "
+                       "(docs/CONSUMERS.md).",
+        "messages": {f"webhook.{name}": {"$ref": f"#/components/messages/webhook.{name}"} for name in names},
+    }
+    doc["operations"]["deliverWebhooks"] = _sends(WEBHOOKS, [f"webhook.{name}" for name in names],
+                                                  "Each event a subscription asked for, POSTed to its URL.")
+    schemas, messages = doc["components"]["schemas"], doc["components"]["messages"]
+    schemas["StockLow"] = {
+        "type": "object", "required": ["product_id", "sku", "category", "stock", "threshold", "position"],
+        "properties": {"product_id": {"type": "string", "format": "uuid"}, "sku": {"type": "string"},
+                       "category": {"type": "string"}, "stock": {"type": "integer"},
+                       "threshold": {"type": "integer", "minimum": 0},
+                       "position": {"type": "string", "pattern": r"^[0-9]+-[0-9]+$"}},
+    }
+    for name in names:
+        data = f"{SCHEMAS}StockLow" if name == STOCK_LOW else f"{SCHEMAS}{name}.v{max(types[name])}"
+        schemas[f"CloudEvent.{name}"] = {
+            "type": "object",
+            "required": ["specversion", "id", "source", "type", "subject", "time", "datacontenttype", "data"],
+            "properties": {
+                "specversion": {"const": "1.0"}, "id": {"type": "string", "format": "uuid"},
+                "source": {"type": "string"}, "type": {"const": name},
+                "subject": {"type": "string", "format": "uuid", "description": "The product's id."},
+                "time": {"type": "string", "format": "date-time"}, "datacontenttype": {"const": "application/json"},
+                "data": {"$ref": data},
+            },
+        }
+        messages[f"webhook.{name}"] = {
+            "name": f"webhook.{name}", "title": f"{name}, as a CloudEvent", "contentType": "application/cloudevents+json",
+            "headers": {"type": "object", "required": ["Webhook-Signature"],
+                        "properties": {"Webhook-Signature": {"type": "string", "pattern": r"^t=[0-9]+,v1=[0-9a-f]{64}$"}}},
+            "payload": {"$ref": f"{SCHEMAS}CloudEvent.{name}"},
+        }

@@ -30,9 +30,10 @@ EVENTS_V1 = json.loads((FIXTURES / "events_v1.json").read_text())["events"]
 DOCUMENT_URI = "urn:test:catalog-asyncapi"
 
 
-FEED_CHANNELS = {"eventStream", "productChanges", "productChangesSocket"}
-FEED_OPERATIONS = {"followEventStream", "followProductChanges", "followProductChangesSocket"}
-FEED_MESSAGES = {"resume", "product.changed", "expired", "productChangedFrame", "controlFrame"}
+FEED_CHANNELS = {"eventStream", "productChanges", "productChangesSocket", "webhooks"}
+FEED_OPERATIONS = {"followEventStream", "followProductChanges", "followProductChangesSocket", "deliverWebhooks"}
+FEED_MESSAGES = {"resume", "product.changed", "expired", "productChangedFrame", "controlFrame",
+                 *(f"webhook.{name}" for name in [*events.EVENT_TYPES, "catalog.stock.low"])}
 
 
 def get(path: str = "/api/asyncapi/"):

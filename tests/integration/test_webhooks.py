@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.db import transaction
+from django.test import Client
 
 from products import eventstore
 from products.domain.commands import RegisterProduct, ShipStock
@@ -19,6 +20,7 @@ from products.handlers import handle
 from projections import engine, projectors
 from projections.models import ProjectionState
 from projections.progress import Outcome
+from tests.api.test_asyncapi import payload_validator
 from tests.support.polling import wait_until
 from tests.support.spawning import free_port
 from webhooks import signing
@@ -173,6 +175,8 @@ def test_each_delivery_is_a_signed_cloudevent_and_a_tampered_body_does_not_verif
         "1.0", str(event.event_id), "ProductRegistered", str(product_id))
     assert document["source"] and document["time"] and document["datacontenttype"] == "application/json"
     assert document["data"]["sku"] == f"WH-{product_id.hex[:8]}"
+    catalog = Client().get("/api/asyncapi/").json()  # as the event catalog describes it
+    payload_validator(catalog, "#/components/schemas/CloudEvent.ProductRegistered").validate(document)
     assert signing.verify(SECRET, body, headers[signing.HEADER])
     assert not signing.verify(SECRET, body.replace(b"Kettle", b"Kettlf"), headers[signing.HEADER])
     assert not signing.verify("another-secret-entirely", body, headers[signing.HEADER])
@@ -204,8 +208,6 @@ def test_a_private_address_is_refused_by_default(settings, from_now):
 
 
 def test_the_admin_keeps_the_secret_out_of_every_page_and_resumes_a_parked_subscription(webhook_settings, make_user):
-    from django.test import Client
-
     admin = Client()
     admin.force_login(make_user(is_staff=True, is_superuser=True))
     name = f"admin-hook-{uuid.uuid4().hex[:6]}"
@@ -248,4 +250,6 @@ def test_a_low_stock_alert_is_posted_to_the_webhooks_subscribed_to_catalog_stock
     assert (document["type"], document["id"], document["subject"]) == ("catalog.stock.low", str(shipped.event_id),
                                                                        str(product_id))
     assert (document["data"]["stock"], document["data"]["threshold"]) == (1, 2)
+    catalog = Client().get("/api/asyncapi/").json()
+    payload_validator(catalog, "#/components/schemas/CloudEvent.catalog.stock.low").validate(document)
     assert signing.verify(SECRET, body, headers[signing.HEADER])
