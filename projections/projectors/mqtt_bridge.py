@@ -86,7 +86,8 @@ class MqttBridge:
         if not positions:
             return {}
         states = changes.states_at(positions, using)
-        missing = [event for event in events if event.position in set(positions) - set(states)]
+        unrecorded = set(positions) - states.keys()
+        missing = [event for event in events if event.position in unrecorded]
         if missing:
             catalog_at = StateRow("product_catalog", using).read().checkpoint
             behind = [event for event in missing if event.checkpoint > catalog_at]
