@@ -49,17 +49,26 @@ class ConsumedEvent:
 
 
 class Consumer:
-    """A consumer function as the engine runs it: a projector without tables."""
+    """A consumer function as the engine runs it: a projector without tables.
+
+    With `batch`, the function gets each batch's events of its types as one list (work it does
+    once per batch, such as reading its settings, is then not done once per event); if it
+    raises, the engine gives it the events one at a time to find the one that fails."""
 
     version = 1
 
-    def __init__(self, function: Callable[[ConsumedEvent], None], types: Sequence[str], name: str) -> None:
-        self.function, self.types, self.name = function, frozenset(types), name
+    def __init__(self, function: Callable, types: Sequence[str], name: str, batch: bool = False) -> None:
+        self.function, self.types, self.name, self.batch = function, frozenset(types), name, batch
         self.rebuild_refusal = (
             f"{name} is a consumer: it has no tables to rebuild. To give it every event again (it must "
             f"deduplicate by event id), run `rebuild_projections --in-place {name}`.")
 
     def apply(self, events: Sequence[RecordedEvent], using: str) -> None:
+        if self.batch:
+            taken = [consumed(event) for event in events if current_name(event.type) in self.types]
+            if taken:
+                self.function(taken)
+            return
         for event in events:
             if current_name(event.type) not in self.types:
                 continue
@@ -85,8 +94,9 @@ def consumed(event: RecordedEvent) -> ConsumedEvent:
 _registered: dict[str, Consumer] = {}
 
 
-def consumer(*types: str, name: str | None = None) -> Callable:
-    """Run the decorated function for each stored event of these types (current names)."""
+def consumer(*types: str, name: str | None = None, batch: bool = False) -> Callable:
+    """Run the decorated function for each stored event of these types (current names); with
+    `batch`, once per batch with the list of them."""
     if not types:
         raise TypeError("@consumer needs at least one event type")
     unknown = [t for t in types if t not in domain_events.EVENT_TYPES]
@@ -99,7 +109,7 @@ def consumer(*types: str, name: str | None = None) -> Callable:
         known = _registered.get(consumer_name)
         if known is not None and known.function is not function:
             raise ValueError(f"two consumers are named {consumer_name!r}: give one of them another name=")
-        _registered[consumer_name] = Consumer(function, types, consumer_name)
+        _registered[consumer_name] = Consumer(function, types, consumer_name, batch)
         return function
 
     return register

@@ -4,9 +4,14 @@ subscription's outbox (webhooks/outbox.py), in the transaction that moves its ch
 from products.domain.events import EVENT_TYPES
 from projections.consumers import ConsumedEvent, consumer
 
-from .outbox import enqueue
+from .outbox import active_subscriptions, enqueue
 
 
-@consumer(*EVENT_TYPES, name="webhooks")
-def webhooks(event: ConsumedEvent) -> None:
-    enqueue(event.id, event.type, event.stream_id, event.recorded_at, event.data, event.position)
+@consumer(*EVENT_TYPES, name="webhooks", batch=True)
+def webhooks(events: list[ConsumedEvent]) -> None:
+    # It sees every event of every command: the subscriptions are read once per batch.
+    subscriptions = active_subscriptions()
+    if not subscriptions:
+        return
+    for event in events:
+        enqueue(event.id, event.type, event.stream_id, event.recorded_at, event.data, event.position, subscriptions)

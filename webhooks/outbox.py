@@ -17,9 +17,16 @@ from .models import Delivery, Subscription
 STOCK_LOW = "catalog.stock.low"
 
 
-def enqueue(event_id: UUID, event_type: str, subject: UUID, time: datetime, data: dict, position: Checkpoint) -> int:
-    """How many subscriptions it was queued for."""
-    subscriptions = [s for s in Subscription.objects.filter(active=True) if event_type in s.event_types]
+def active_subscriptions() -> list[Subscription]:
+    return list(Subscription.objects.filter(active=True))
+
+
+def enqueue(event_id: UUID, event_type: str, subject: UUID, time: datetime, data: dict, position: Checkpoint,
+            among: list[Subscription] | None = None) -> int:
+    """How many subscriptions it was queued for; `among`: the active subscriptions, if the caller
+    has read them already (once for a batch of events)."""
+    candidates = active_subscriptions() if among is None else among
+    subscriptions = [s for s in candidates if event_type in s.event_types]
     if not subscriptions:
         return 0
     body = cloudevents.structured(event_id, event_type, subject, time, data)

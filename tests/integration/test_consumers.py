@@ -137,3 +137,27 @@ def test_each_consumer_has_a_queue_the_workers_consume():
     from project.celery import app
 
     assert f"projection.{ALERT}" in app.amqp.queues
+
+
+def test_a_batch_consumer_gets_lists_and_a_failure_is_pinned_to_its_event(committed_db, monkeypatch, fresh_projectors):
+    victims: set[uuid.UUID] = set()
+    calls: list[list[uuid.UUID]] = []
+
+    def in_batches(events):
+        if any(event.stream_id in victims for event in events):
+            raise ValueError("a bug meets one of these")
+        calls.append([event.stream_id for event in events])
+
+    monkeypatch.setitem(consumers._registered, "test_batches",
+                        consumers.Consumer(in_batches, ["ProductRegistered"], "test_batches", batch=True))
+    projectors.all_projectors.cache_clear()
+    engine.ensure_states(["test_batches"])
+    end = eventstore.last_settled()
+    ProjectionState.objects.filter(name="test_batches").update(last_tx=end.tx, last_position=end.position)
+    first, poisoned, last = register(), register(), register()
+    victims.add(poisoned)
+
+    assert engine.catch_up(projectors.get("test_batches")).outcome == Outcome.FAILED
+    state = ProjectionState.objects.get(name="test_batches")
+    assert state.failed_position == eventstore.load(poisoned)[0].position  # found one event at a time
+    assert calls[-1] == [first] and last not in sum(calls, [])  # kept before it, nothing after
