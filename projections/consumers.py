@@ -15,8 +15,8 @@ admin and `manage.py`, like any projection.
 
 At least once. What a consumer writes to the database commits with its checkpoint, so that
 happens exactly once; anything else (a call to another service, an e-mail) can happen again
-for the same event after a crash: keep `event.id` and do nothing for one you have seen
-(docs/CONSUMERS.md shows the pattern).
+for the same event after a crash: send `event.id` as the call's idempotency key, for the other
+side to act once per key (docs/CONSUMERS.md shows the pattern).
 """
 
 from __future__ import annotations
