@@ -26,7 +26,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import addresses, signing
+from . import addresses, client, signing
 from .cloudevents import CONTENT_TYPE
 from .models import Delivery, Subscription
 
@@ -77,22 +77,21 @@ def attempt(subscription: Subscription, delivery: Delivery) -> None:
 
 def send(subscription: Subscription, delivery: Delivery) -> tuple[int | None, str]:
     """POST the delivery; (status code or None, error text or "")."""
-    try:
-        addresses.check(subscription.url)
-    except addresses.RefusedAddress as refused:
-        return None, f"refused: {refused}"
     body = delivery.body.encode()
     headers = {"Content-Type": CONTENT_TYPE, signing.HEADER: signing.signature(subscription.secret, body),
                "User-Agent": "catalog-webhooks"}
     timeout = httpx.Timeout(settings.WEBHOOK_TIMEOUT_SECONDS, connect=settings.WEBHOOK_CONNECT_TIMEOUT_SECONDS)
     started = time.monotonic()
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-            with client.stream("POST", subscription.url, content=body, headers=headers) as response:
-                answer = _read_some(response, started)
-                if 200 <= response.status_code < 300:
-                    return response.status_code, ""
-                return response.status_code, f"HTTP {response.status_code}: {answer[:300]}".strip()
+        addresses.check_scheme(subscription.url)  # the address is checked as the connection is made
+        with client.shared().stream("POST", subscription.url, content=body, headers=headers,
+                                    timeout=timeout) as response:
+            answer = _read_some(response, started)
+            if 200 <= response.status_code < 300:
+                return response.status_code, ""
+            return response.status_code, f"HTTP {response.status_code}: {answer[:300]}".strip()
+    except addresses.RefusedAddress as refused:
+        return None, f"refused: {refused}"
     except httpx.TimeoutException:
         return None, f"timed out after {time.monotonic() - started:.1f} s"
     except httpx.HTTPError as error:

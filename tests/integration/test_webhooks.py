@@ -4,12 +4,14 @@ real one does; the receiver deduplicates by the CloudEvent id, as docs/CONSUMERS
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import uuid
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 from django.db import transaction
 from django.test import Client
@@ -23,7 +25,7 @@ from projections.progress import Outcome
 from tests.api.test_asyncapi import payload_validator
 from tests.support.polling import wait_until
 from tests.support.spawning import free_port
-from webhooks import signing
+from webhooks import addresses, signing
 from webhooks.admin import SubscriptionForm
 from webhooks.delivery import deliver_pending, resume
 from webhooks.models import Delivery, Subscription
@@ -205,6 +207,51 @@ def test_a_private_address_is_refused_by_default(settings, from_now):
     queued()
     drain(hook, lambda: Subscription.objects.get(pk=hook.pk).status == Subscription.PARKED)
     assert "refused" in Subscription.objects.get(pk=hook.pk).parked_reason
+
+
+class RebindingName:
+    """A name whose first answer is a public address and every later one this machine (DNS
+    rebinding): it passes a check, then points inside when resolved again."""
+
+    NAME = "hooks.rebinding.example"
+
+    def __init__(self, monkeypatch) -> None:
+        self.answers, real = 0, socket.getaddrinfo
+
+        def getaddrinfo(host, port, *args, **kwargs):
+            if host != self.NAME:
+                return real(host, port, *args, **kwargs)
+            self.answers += 1
+            address = "8.8.8.8" if self.answers == 1 else "127.0.0.1"
+            return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))]
+
+        monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def test_a_delivery_goes_to_the_address_it_checked_not_to_a_later_answer_of_the_name(settings, from_now,
+                                                                                    monkeypatch):
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+    settings.WEBHOOK_CONNECT_TIMEOUT_SECONDS = 0.3
+    receiver = Receiver([])
+    try:
+        url = receiver.url.replace("127.0.0.1", RebindingName.NAME)
+        # The control: checked, then resolved again by a client of its own, the name reaches the receiver.
+        RebindingName(monkeypatch)
+        addresses.check(url)
+        httpx.post(url, content=b'{"id": "control"}', timeout=2)
+        assert len(receiver.received) == 1
+
+        rebinding = RebindingName(monkeypatch)
+        hook = subscribe(url)
+        register(1)
+        queued()
+        deliver_pending(hook.pk, time_budget=2)
+        delivery = Delivery.objects.get(subscription=hook)
+        assert rebinding.answers == 1  # resolved once, as the connection was made to what was checked
+        assert delivery.state == Delivery.PENDING and delivery.attempts == 1, delivery.last_error
+        assert len(receiver.received) == 1  # the control's alone
+    finally:
+        receiver.close()
 
 
 def test_the_admin_keeps_the_secret_out_of_every_page_and_resumes_a_parked_subscription(webhook_settings, make_user):
