@@ -189,6 +189,9 @@ def logging_config(log_format: str, level: str = "INFO") -> dict:
         "loggers": {
             **{name: {"filters": ["routine_tasks"]} for name in ("celery.worker.strategy", "celery.app.trace", "celery.beat")},
             "django.request": {"filters": ["unavailable"]},
+            # A line per webhook delivery; its outcome is on the delivery's row, and a failure is
+            # logged by webhooks.delivery.
+            "httpx": {"level": "WARNING"},
         },
     }
 

@@ -16,6 +16,7 @@ counts), so a slow or huge answer cannot hold a worker.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from contextlib import contextmanager
@@ -30,6 +31,11 @@ from . import addresses, client, signing
 from .cloudevents import CONTENT_TYPE
 from .models import Delivery, Subscription
 
+logger = logging.getLogger(__name__)
+
+
+PAGE = 100  # pending deliveries read at once: their order is fixed, and only this sender changes them
+
 
 def deliver_pending(subscription_id: int, time_budget: float) -> float | None:
     """Send what is due, oldest first, for up to `time_budget` seconds; the seconds until the
@@ -42,37 +48,47 @@ def deliver_pending(subscription_id: int, time_budget: float) -> float | None:
             subscription = Subscription.objects.filter(pk=subscription_id).first()
             if subscription is None or subscription.status == Subscription.PARKED:
                 return None
-            delivery = subscription.deliveries.filter(state=Delivery.PENDING).order_by("tx", "position", "id").first()
-            if delivery is None:
+            page = list(subscription.deliveries.filter(state=Delivery.PENDING).order_by("tx", "position", "id")[:PAGE])
+            if not page:
                 return None
-            wait = (delivery.next_attempt_at - timezone.now()).total_seconds() if delivery.next_attempt_at else 0
-            if wait > 0:
-                return wait
-            attempt(subscription, delivery)
+            for delivery in page:
+                wait = (delivery.next_attempt_at - timezone.now()).total_seconds() if delivery.next_attempt_at else 0
+                if wait > 0:
+                    return wait
+                if time.monotonic() >= deadline:
+                    return 0.0
+                if not attempt(subscription, delivery):
+                    break  # read again: it waits for its retry, or the subscription is parked
         return 0.0
 
 
-def attempt(subscription: Subscription, delivery: Delivery) -> None:
-    """One try of one delivery, and what it means for the subscription."""
+def attempt(subscription: Subscription, delivery: Delivery) -> bool:
+    """One try of one delivery, and what it means for the subscription; whether it was delivered."""
     status, error = send(subscription, delivery)
     now = timezone.now()
     delivery.attempts += 1
     delivery.last_status_code, delivery.last_error = status, error
     subscription.last_status_code, subscription.last_error, subscription.last_attempt_at = status, error, now
-    if status is not None and 200 <= status < 300:
+    delivered = status is not None and 200 <= status < 300
+    if delivered:
         delivery.state, delivery.delivered_at, delivery.next_attempt_at = Delivery.DELIVERED, now, None
         subscription.delivered_through, subscription.last_error = delivery.token, ""
     elif _retryable(status, error) and delivery.attempts < settings.WEBHOOK_MAX_ATTEMPTS:
         delivery.next_attempt_at = now + timedelta(seconds=_backoff(delivery.attempts))
+        logger.info("Webhook %s: %s at %s, tried again in %.1f s", subscription.name, error or f"HTTP {status}",
+                    delivery.token, (delivery.next_attempt_at - now).total_seconds())
     else:
         subscription.status = Subscription.PARKED
         subscription.parked_reason = (
             f"Parked at {delivery.token} ({delivery.event_type}) after {delivery.attempts} attempt(s): "
             f"{error or f'HTTP {status}'}")
+        logger.warning("Webhook %s parked: %s", subscription.name, subscription.parked_reason)
     with transaction.atomic():
-        delivery.save()
+        delivery.save(update_fields=["state", "attempts", "last_status_code", "last_error", "next_attempt_at",
+                                     "delivered_at"])
         subscription.save(update_fields=["last_status_code", "last_error", "last_attempt_at", "delivered_through",
                                          "status", "parked_reason"])
+    return delivered
 
 
 def send(subscription: Subscription, delivery: Delivery) -> tuple[int | None, str]:
