@@ -3,6 +3,7 @@ real one does; the receiver deduplicates by the CloudEvent id, as docs/CONSUMERS
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import threading
@@ -13,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.test import Client
 
@@ -275,6 +277,22 @@ def test_the_admin_keeps_the_secret_out_of_every_page_and_resumes_a_parked_subsc
     Subscription.objects.filter(pk=hook.pk).update(status=Subscription.PARKED, parked_reason="HTTP 410")
     admin.post("/admin/webhooks/subscription/", {"action": "resume_parked", "_selected_action": [hook.pk]})
     assert Subscription.objects.get(pk=hook.pk).status == Subscription.ACTIVE
+
+
+def test_webhook_resume_resumes_every_named_parked_subscription_or_none(webhook_settings, committed_db):
+    first, second, running = (subscribe(f"http://127.0.0.1:9/{n}") for n in range(3))
+    Subscription.objects.filter(pk__in=[first.pk, second.pk]).update(status=Subscription.PARKED,
+                                                                     parked_reason="HTTP 410")
+    with pytest.raises(CommandError, match=f"Not parked: {running.name}"):
+        call_command("webhook_resume", first.name, running.name, stdout=io.StringIO())
+    with pytest.raises(CommandError, match="No webhook subscription named 'nobody'"):
+        call_command("webhook_resume", "nobody", stdout=io.StringIO())
+    assert Subscription.objects.get(pk=first.pk).status == Subscription.PARKED  # nothing was resumed
+
+    out = io.StringIO()
+    call_command("webhook_resume", first.name, second.name, stdout=out)
+    assert {s.status for s in Subscription.objects.filter(pk__in=[first.pk, second.pk])} == {Subscription.ACTIVE}
+    assert f"{second.name} resumed" in out.getvalue()
 
 
 def test_a_low_stock_alert_is_posted_to_the_webhooks_subscribed_to_catalog_stock_low(webhook_settings, from_now):

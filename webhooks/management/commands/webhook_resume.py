@@ -6,17 +6,22 @@ from webhooks.tasks import QUEUE, deliver
 
 
 class Command(BaseCommand):
-    help = "Resume a parked webhook subscription from the delivery it stopped at."
+    help = "Resume parked webhook subscriptions, each from the delivery it stopped at."
 
     def add_arguments(self, parser):
-        parser.add_argument("name", help="The subscription's name.")
+        parser.add_argument("names", nargs="+", metavar="name", help="A subscription's name.")
 
-    def handle(self, *args, name, **options):
-        subscription = Subscription.objects.filter(name=name).first()
-        if subscription is None:
-            raise CommandError(f"No webhook subscription named {name!r}.")
-        if subscription.status != Subscription.PARKED:
-            raise CommandError(f"{name} is not parked.")
-        resume(subscription)
-        deliver.apply_async(args=[subscription.pk], queue=QUEUE)
-        self.stdout.write(f"{name} resumed: it goes on with the delivery it stopped at ({subscription.parked_reason})")
+    def handle(self, *args, names, **options):
+        found = {s.name: s for s in Subscription.objects.filter(name__in=names)}
+        unknown = [name for name in names if name not in found]
+        if unknown:
+            raise CommandError(f"No webhook subscription named {', '.join(map(repr, unknown))}.")
+        running = [name for name in names if found[name].status != Subscription.PARKED]
+        if running:
+            raise CommandError(f"Not parked: {', '.join(running)}. Nothing was resumed.")
+        for name in names:
+            subscription = found[name]
+            resume(subscription)
+            deliver.apply_async(args=[subscription.pk], queue=QUEUE)
+            self.stdout.write(f"{name} resumed: it goes on with the delivery it stopped at "
+                              f"({subscription.parked_reason})")
