@@ -22,7 +22,7 @@ from .common import LATEST, LOG_DIR, QUICK, REPORT, Run, load_results, log, mach
 
 # In the order they run (and appear in the report).
 BENCHMARKS = ["commands_http", "appends", "projections", "freshness", "rebuild", "queries", "upcasting", "sustained",
-              "feed"]
+              "feed", "webhooks"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             figures["quick"] = options.quick
             figures["load_before"] = quiet
             figures["code"] = results["machine"].get("code")  # what this benchmark measured
+            figures["cpu_model"] = results["machine"].get("cpu_model")  # on which host, when runs mix hosts
             results["benchmarks"][name] = figures
             write_results(output, results)  # after each benchmark: a later failure keeps these
             log(f"{name} took {figures['wall_seconds']:.0f} s")

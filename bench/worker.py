@@ -169,6 +169,31 @@ def append_writer(args: dict) -> Measure:
     return measure
 
 
+@task
+def webhook_sender(args: dict) -> Measure:
+    """The baseline of bench/webhooks.py: the same POSTs as a delivery makes (the same bodies,
+    signature and client, through webhooks.delivery.send), from a plain loop with no outbox."""
+    _django()
+    import uuid
+    from datetime import datetime, timezone
+
+    from webhooks import cloudevents, delivery
+    from webhooks.models import Delivery, Subscription
+
+    subscription = Subscription(name="baseline", url=args["url"], secret="bench-secret")
+    now = datetime.now(timezone.utc)
+    outbox = [Delivery(body=cloudevents.structured(uuid.uuid4(), "ProductRegistered", uuid.uuid4(), now,
+                                                   {"sku": f"B-{n}", "name": "Baseline kettle"}))
+              for n in range(int(args["count"]))]
+
+    def measure() -> dict:
+        started = time.perf_counter()
+        failed = sum(1 for item in outbox if delivery.send(subscription, item)[0] != 204)
+        return {"sent": len(outbox), "failed": failed, "seconds": time.perf_counter() - started}
+
+    return measure
+
+
 def main(argv: list[str]) -> None:
     name, raw_args = argv[1], argv[2] if len(argv) > 2 else "{}"
     measure = TASKS[name](json.loads(raw_args))

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_the_benchmarks_share_the_tests_helpers_without_pytest_or_the_test_settings():
     """bench/ imports tests/support's plain modules; a pytest or Django test import there would break `make bench`."""
-    check = ("import sys, bench.common, bench.loadgen, bench.rebuild; "
+    check = ("import sys, bench.common, bench.loadgen, bench.rebuild, bench.webhooks; "
              "print(sorted(m for m in sys.modules if m == 'pytest' or m.startswith(('tests.settings', 'django.test'))))")
     env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
     result = subprocess.run([sys.executable, "-c", check], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
