@@ -70,6 +70,7 @@ MQTT_EVENTS = "mqttEvents"
 MQTT_BINDING_VERSION = "0.2.0"
 WEBHOOKS = "webhooks"
 STOCK_LOW = "catalog.stock.low"  # the low-stock alert's own type (alerts/, webhooks/outbox.py)
+PING = "catalog.ping"  # a test delivery from the admin (webhooks/ping.py)
 
 
 def document(feed_url: str | None = None) -> Document:
@@ -402,7 +403,7 @@ def _data_schemas(types: dict[str, dict[int, type]]) -> Document:
 
 def _add_webhooks(doc: Document, types: dict) -> None:
     """The webhook deliveries: a CloudEvents 1.0 document POSTed to each subscription's URL."""
-    names = [*types, STOCK_LOW]
+    names = [*types, STOCK_LOW, PING]
     doc["channels"][WEBHOOKS] = {
         "address": None,  # each subscription's own URL
         "title": "Webhook deliveries",
@@ -422,11 +423,18 @@ def _add_webhooks(doc: Document, types: dict) -> None:
                        "threshold": {"type": "integer", "minimum": 0},
                        "position": {"type": "string", "pattern": r"^[0-9]+-[0-9]+$"}},
     }
+    schemas["Ping"] = {
+        "type": "object", "required": ["subscription", "event_types"],
+        "description": "A test delivery, sent from the admin: no event of the log, and no product (no `subject`).",
+        "properties": {"subscription": {"type": "string"}, "event_types": {"type": "array", "items": {"type": "string"}}},
+    }
+    own = {STOCK_LOW: f"{SCHEMAS}StockLow", PING: f"{SCHEMAS}Ping"}
     for name in names:
-        data = f"{SCHEMAS}StockLow" if name == STOCK_LOW else f"{SCHEMAS}{name}.v{max(types[name])}"
+        data = own.get(name) or f"{SCHEMAS}{name}.v{max(types[name])}"
+        subject = [] if name == PING else ["subject"]
         schemas[f"CloudEvent.{name}"] = {
             "type": "object",
-            "required": ["specversion", "id", "source", "type", "subject", "time", "datacontenttype", "data"],
+            "required": ["specversion", "id", "source", "type", *subject, "time", "datacontenttype", "data"],
             "properties": {
                 "specversion": {"const": "1.0"}, "id": {"type": "string", "format": "uuid"},
                 "source": {"type": "string"}, "type": {"const": name},

@@ -6,8 +6,12 @@ from products.domain.events import EVENT_TYPES
 
 from . import addresses
 from .delivery import resume
-from .outbox import STOCK_LOW
 from .models import Delivery, Subscription
+from .outbox import STOCK_LOW
+from .ping import ping
+
+# A test delivery waits for its receiver (WEBHOOK_TIMEOUT_SECONDS at most): a few per request.
+PINGS_AT_ONCE = 3
 
 TYPES = [(name, name) for name in [*EVENT_TYPES, STOCK_LOW]]
 
@@ -70,7 +74,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
     readonly_fields = ["status", "parked_reason", "delivered_through", "lag", "last_status_code", "last_error",
                        "last_attempt_at", "created_at"]
     inlines = [DeliveryInline]
-    actions = ["resume_parked"]
+    actions = ["resume_parked", "send_test_delivery"]
 
     @admin.display(description="lag")
     def lag(self, subscription):
@@ -89,6 +93,22 @@ class SubscriptionAdmin(admin.ModelAdmin):
             resume(subscription)
             deliver.apply_async(args=[subscription.pk], queue=QUEUE)
         self.message_user(request, f"Resumed {len(parked)} subscription(s) from where each stopped.", messages.SUCCESS)
+
+    @admin.action(description="Send a test delivery (catalog.ping) to the selected subscriptions",
+                  permissions=["operate"])
+    def send_test_delivery(self, request, queryset):
+        chosen = list(queryset[:PINGS_AT_ONCE + 1])
+        if len(chosen) > PINGS_AT_ONCE:
+            self.message_user(request, f"Select at most {PINGS_AT_ONCE} subscriptions to test at once.",
+                              messages.ERROR)
+            return
+        for subscription in chosen:
+            status, error = ping(subscription)
+            if status is not None and 200 <= status < 300:
+                self.message_user(request, f"{subscription.name}: the test delivery was answered HTTP {status}.",
+                                  messages.SUCCESS)
+            else:
+                self.message_user(request, f"{subscription.name}: the test delivery failed: {error}", messages.WARNING)
 
     def has_operate_permission(self, request):
         return request.user.has_perm("webhooks.operate_webhooks")

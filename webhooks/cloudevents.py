@@ -13,10 +13,12 @@ from django.conf import settings
 CONTENT_TYPE = "application/cloudevents+json"
 
 
-def structured(event_id: UUID, event_type: str, subject: UUID, time: datetime, data: dict) -> str:
-    """`id` is the event's own id (a receiver deduplicates by it), `subject` the product's id."""
-    event = CloudEvent(attributes={
-        "specversion": "1.0", "id": str(event_id), "source": settings.WEBHOOK_SOURCE, "type": event_type,
-        "subject": str(subject), "time": time, "datacontenttype": "application/json",
-    }, data=data)
+def structured(event_id: UUID, event_type: str, subject: UUID | None, time: datetime, data: dict) -> str:
+    """`id` is the event's own id (a receiver deduplicates by it), `subject` the product's id (none
+    for a test delivery, which is about no product)."""
+    attributes = {"specversion": "1.0", "id": str(event_id), "source": settings.WEBHOOK_SOURCE, "type": event_type,
+                  "time": time, "datacontenttype": "application/json"}
+    if subject is not None:
+        attributes["subject"] = str(subject)
+    event = CloudEvent(attributes=attributes, data=data)
     return to_structured(event, JSONFormat()).body.decode()

@@ -33,7 +33,7 @@ DOCUMENT_URI = "urn:test:catalog-asyncapi"
 FEED_CHANNELS = {"eventStream", "productChanges", "productChangesSocket", "webhooks"}
 FEED_OPERATIONS = {"followEventStream", "followProductChanges", "followProductChangesSocket", "deliverWebhooks"}
 FEED_MESSAGES = {"resume", "product.changed", "expired", "productChangedFrame", "controlFrame",
-                 *(f"webhook.{name}" for name in [*events.EVENT_TYPES, "catalog.stock.low"])}
+                 *(f"webhook.{name}" for name in [*events.EVENT_TYPES, "catalog.stock.low", "catalog.ping"])}
 
 
 def get(path: str = "/api/asyncapi/"):

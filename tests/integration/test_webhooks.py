@@ -279,6 +279,31 @@ def test_the_admin_keeps_the_secret_out_of_every_page_and_resumes_a_parked_subsc
     assert Subscription.objects.get(pk=hook.pk).status == Subscription.ACTIVE
 
 
+def test_a_test_delivery_from_the_admin_reaches_the_receiver_signed_and_leaves_the_outbox_alone(webhook_settings,
+                                                                                              make_user):
+    receiver = Receiver([])
+    admin = Client()
+    admin.force_login(make_user(is_staff=True, is_superuser=True))
+    try:
+        hook, unreachable = subscribe(receiver.url), subscribe("http://127.0.0.1:9/hook")
+        answer = admin.post("/admin/webhooks/subscription/", {"action": "send_test_delivery",
+                                                              "_selected_action": [hook.pk, unreachable.pk]},
+                            follow=True)
+        shown = [str(message) for message in answer.context["messages"]]
+    finally:
+        receiver.close()
+    assert f"{hook.name}: the test delivery was answered HTTP 204." in shown
+    assert any(text.startswith(f"{unreachable.name}: the test delivery failed: ConnectError") for text in shown), shown
+    (body, headers, _), = receiver.received
+    assert signing.verify(SECRET, body, headers[signing.HEADER])
+    document = json.loads(body)
+    assert (document["type"], document["data"]["subscription"]) == ("catalog.ping", hook.name)
+    catalog = Client().get("/api/asyncapi/").json()
+    payload_validator(catalog, "#/components/schemas/CloudEvent.catalog.ping").validate(document)
+    assert not Delivery.objects.filter(subscription__in=[hook, unreachable]).exists()
+    assert Subscription.objects.get(pk=hook.pk).delivered_through == ""
+
+
 def test_webhook_resume_resumes_every_named_parked_subscription_or_none(webhook_settings, committed_db):
     first, second, running = (subscribe(f"http://127.0.0.1:9/{n}") for n in range(3))
     Subscription.objects.filter(pk__in=[first.pk, second.pk]).update(status=Subscription.PARKED,
