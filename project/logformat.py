@@ -119,12 +119,12 @@ class PlainFormatter(logging.Formatter):
         return f"{first} [{ids}]{newline}{rest}"
 
 
-# Beat's sweeps (the projections' and the webhooks' every few seconds, the product changes'
-# trim hourly), and the catch-up the sweep sends to each projection (one projection named: the
-# nudge a command sends names none). Celery's own lines for them, "received" and "succeeded",
-# would fill an idle service's log; what they do is logged by the engine, the trim and the
-# deliveries themselves (work at INFO, failures at ERROR).
-SWEEP_TASKS = frozenset({"projections.sweep", "webhooks.sweep", "projections.trim_product_changes"})
+# Beat's sweeps (the projections' and the webhooks' every few seconds), its hourly trims (the
+# product changes' and the webhook deliveries'), and the catch-up the sweep sends to each
+# projection (one projection named: the nudge a command sends names none). Celery's own lines
+# for them, "received" and "succeeded", would fill an idle service's log; what they do is logged
+# by the engine, the trims and the deliveries themselves (work at INFO, failures at ERROR).
+SWEEP_TASKS = frozenset({"projections.sweep", "webhooks.sweep", "projections.trim_product_changes", "webhooks.trim"})
 CATCH_UP_TASK = "projections.catch_up"
 BEAT_SENDING = "Scheduler: Sending due task"  # celery.beat's line, with the entry's and the task's name
 

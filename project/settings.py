@@ -315,6 +315,7 @@ WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_flag("WEBHOOK_ALLOW_PRIVATE_ADDRESSES")
 WEBHOOK_SOURCE = os.environ.get("WEBHOOK_SOURCE", "urn:catalog:products")  # the CloudEvents `source`
 WEBHOOK_TASK_SECONDS = 30.0  # one delivery task sends for this long, then hands over to the next
 WEBHOOK_SWEEP_SECONDS = 5.0
+WEBHOOK_DELIVERIES_RETENTION_DAYS = float(os.environ.get("WEBHOOK_DELIVERIES_RETENTION_DAYS", "7"))
 # Read-your-writes: how long a query with min_position may wait for the projections.
 READ_YOUR_WRITES_TIMEOUT = float(os.environ.get("READ_YOUR_WRITES_TIMEOUT", "5"))
 # Anonymous readers may query unless this is on.
@@ -370,7 +371,8 @@ CELERY_TASK_QUEUES = [
 CELERY_TASK_DEFAULT_QUEUE = "projections"
 CELERY_TASK_ROUTES = {"projections.sweep": {"queue": "projections"}, "projections.rebuild": {"queue": "projections"},
                       "projections.trim_product_changes": {"queue": "projections"},
-                      "webhooks.deliver": {"queue": "webhooks"}, "webhooks.sweep": {"queue": "webhooks"}}
+                      "webhooks.deliver": {"queue": "webhooks"}, "webhooks.sweep": {"queue": "webhooks"},
+                      "webhooks.trim": {"queue": "webhooks"}}
 # Well under RabbitMQ's consumer_timeout (30 min): an unacknowledged delivery past it is closed.
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TASK_TIME_LIMIT = 300
@@ -378,6 +380,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-projections": {"task": "projections.sweep", "schedule": float(os.environ.get("PROJECTION_SWEEP_SECONDS", "5"))},
     "trim-product-changes": {"task": "projections.trim_product_changes", "schedule": 3600.0},
     "sweep-webhooks": {"task": "webhooks.sweep", "schedule": WEBHOOK_SWEEP_SECONDS},
+    "trim-webhook-deliveries": {"task": "webhooks.trim", "schedule": 3600.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -58,7 +58,10 @@ class Delivery(models.Model):
         default_permissions = ("view",)
         constraints = [models.UniqueConstraint(fields=["subscription", "event_id", "event_type"],
                                                name="webhook_delivery_once")]
-        indexes = [models.Index(fields=["subscription", "state", "tx", "position"], name="webhook_delivery_next")]
+        indexes = [models.Index(fields=["subscription", "state", "tx", "position"], name="webhook_delivery_next"),
+                   # The hourly trim's: what was delivered, by when (webhooks/outbox.py trim_delivered).
+                   models.Index(fields=["delivered_at"], condition=models.Q(state="delivered"),
+                                name="webhook_delivery_made")]
 
     @property
     def token(self) -> str:

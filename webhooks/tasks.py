@@ -1,10 +1,17 @@
-"""Celery tasks of the webhooks: send one subscription's outbox; beat's sweep over all of them."""
+"""Celery tasks of the webhooks: send one subscription's outbox; beat's sweep over all of them,
+and its hourly trim of what was delivered long ago."""
+
+import logging
+from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
 
 from .delivery import deliver_pending
 from .models import Delivery, Subscription
+from .outbox import trim_delivered
+
+log = logging.getLogger(__name__)
 
 QUEUE = "webhooks"
 
@@ -24,3 +31,13 @@ def sweep() -> None:
                .values_list("subscription_id", flat=True).distinct())
     for subscription_id in pending:
         deliver.apply_async(args=[subscription_id], queue=QUEUE)
+
+
+@shared_task(name="webhooks.trim", ignore_result=True)
+def trim() -> int:
+    """Beat, hourly: deliveries made more than WEBHOOK_DELIVERIES_RETENTION_DAYS ago go."""
+    removed = trim_delivered(timedelta(days=settings.WEBHOOK_DELIVERIES_RETENTION_DAYS))
+    if removed:
+        log.info("Removed %s webhook deliveries made more than %s days ago", removed,
+                 settings.WEBHOOK_DELIVERIES_RETENTION_DAYS)
+    return removed

@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -17,6 +18,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.test import Client
+from django.utils import timezone
 
 from products import eventstore
 from products.domain.commands import RegisterProduct, ShipStock
@@ -27,7 +29,7 @@ from projections.progress import Outcome
 from tests.api.test_asyncapi import payload_validator
 from tests.support.polling import wait_until
 from tests.support.spawning import free_port
-from webhooks import addresses, signing
+from webhooks import addresses, signing, tasks
 from webhooks.admin import SubscriptionForm
 from webhooks.delivery import deliver_pending, resume
 from webhooks.models import Delivery, Subscription
@@ -302,6 +304,25 @@ def test_a_test_delivery_from_the_admin_reaches_the_receiver_signed_and_leaves_t
     payload_validator(catalog, "#/components/schemas/CloudEvent.catalog.ping").validate(document)
     assert not Delivery.objects.filter(subscription__in=[hook, unreachable]).exists()
     assert Subscription.objects.get(pk=hook.pk).delivered_through == ""
+
+
+def test_the_trim_removes_deliveries_made_long_ago_and_keeps_what_waits(webhook_settings, committed_db):
+    hook = subscribe("http://127.0.0.1:9/hook")
+    now = timezone.now()
+
+    def queued_row(n: int, state: str, delivered_days_ago: float | None) -> Delivery:
+        return Delivery.objects.create(
+            subscription=hook, event_id=uuid.uuid4(), event_type="StockShipped", tx=1, position=n, body="{}",
+            state=state, queued_at=now,
+            delivered_at=None if delivered_days_ago is None else now - timedelta(days=delivered_days_ago))
+
+    old, recent = queued_row(1, Delivery.DELIVERED, 8), queued_row(2, Delivery.DELIVERED, 6)
+    waiting = queued_row(3, Delivery.PENDING, None)
+    Delivery.objects.filter(pk=waiting.pk).update(queued_at=now - timedelta(days=30))
+
+    assert tasks.trim() == 1
+    assert set(Delivery.objects.filter(subscription=hook).values_list("pk", flat=True)) == {recent.pk, waiting.pk}
+    assert not Delivery.objects.filter(pk=old.pk).exists()
 
 
 def test_webhook_resume_resumes_every_named_parked_subscription_or_none(webhook_settings, committed_db):
