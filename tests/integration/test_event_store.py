@@ -230,19 +230,25 @@ LAST_SETTLED_BY_TEXT = ("SELECT tx::text, position FROM event_store WHERE tx < p
                         " ORDER BY tx DESC, position DESC LIMIT 1")
 
 
-@pytest.mark.parametrize("statement, last", [(dialects.Postgres.last_settled, (100001, 3)),
-                                             (LAST_SETTLED_BY_TEXT, (99999, 7))], ids=["dialect", "control_by_text"])
-def test_the_last_settled_event_is_the_last_by_transaction_id_not_by_its_text(committed_db, statement, last):
+@pytest.mark.parametrize("statement, found_last", [(dialects.Postgres.last_settled, "after"),
+                                                   (LAST_SETTLED_BY_TEXT, "before")], ids=["dialect", "control_by_text"])
+def test_the_last_settled_event_is_the_last_by_transaction_id_not_by_its_text(committed_db, statement, found_last):
     """Transaction ids pass a power of ten on every long-lived cluster: 100000 must come after
     99999, as numbers (read as text, "99999" sorts last, and the log seemed to end long ago).
     The statement runs against a table of the same name, in a schema of the test's own, holding
-    ids it chose; the control, sorting the text, finds 99999."""
+    ids it chose on both sides of the highest power of ten the cluster has passed (they must be
+    settled: below its horizon); the control, sorting the text, finds the one before it."""
     schema = f"last_settled_{uuid.uuid4().hex[:8]}"
     with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        horizon = cursor.fetchone()[0]
+        boundary = 10 ** (len(str(horizon - 2)) - 1)  # boundary + 1 < horizon
+        last = {"after": (boundary + 1, 3), "before": (boundary - 1, 7)}[found_last]
         try:
             cursor.execute(f"CREATE SCHEMA {schema}")
             cursor.execute(f"CREATE TABLE {schema}.event_store (tx xid8 NOT NULL, position bigint NOT NULL)")
-            cursor.execute(f"INSERT INTO {schema}.event_store VALUES ('99999', 7), ('100000', 8), ('100001', 3)")
+            cursor.execute(f"INSERT INTO {schema}.event_store VALUES (%s::text::xid8, 7), (%s::text::xid8, 8),"
+                           " (%s::text::xid8, 3)", [boundary - 1, boundary, boundary + 1])
             cursor.execute(f"SET search_path TO {schema}")
             cursor.execute(statement)
             found = cursor.fetchone()
