@@ -53,6 +53,20 @@ def from_the_start(probe: OverlapProbe) -> OverlapProbe:
     return probe
 
 
+def from_now(probe: OverlapProbe):
+    """The probe's tables empty and its checkpoint at the log's end: it applies what comes next.
+    Returns that checkpoint."""
+    from products import eventstore
+    from projections import engine
+    from projections.models import ProjectionState
+
+    from_the_start(probe)
+    engine.ensure_states([probe.name])
+    end = eventstore.last_settled() or eventstore.Checkpoint.START
+    ProjectionState.objects.filter(name=probe.name).update(last_tx=end.tx, last_position=end.position)
+    return end
+
+
 def create_tables(using: str = "default") -> None:
     with connections[using].cursor() as cursor:
         cursor.execute(CREATE_TABLES)
