@@ -14,11 +14,13 @@ from webhooks import outbox
 from .models import FollowedProduct, LowStockAlert, LowStockThreshold
 
 
-@consumer("ProductRegistered", "ProductDetailsUpdated", "StockShipped", name="low_stock_alert")
+@consumer("ProductRegistered", "ProductDetailsUpdated", "StockShipped", name="low_stock_alert", rows_only=True)
 def low_stock_alert(event: ConsumedEvent) -> None:
     if event.type == "ProductRegistered":
-        FollowedProduct.objects.update_or_create(
-            product_id=event.stream_id, defaults={"sku": event.data["sku"], "category": event.data["category"]})
+        # One upsert (a registration given again updates the same row), not a read, a savepoint and a write.
+        FollowedProduct.objects.bulk_create(
+            [FollowedProduct(product_id=event.stream_id, sku=event.data["sku"], category=event.data["category"])],
+            update_conflicts=True, unique_fields=["product_id"], update_fields=["sku", "category"])
     elif event.type == "ProductDetailsUpdated":
         FollowedProduct.objects.filter(product_id=event.stream_id).update(category=event.data["category"])
     else:
