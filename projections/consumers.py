@@ -53,12 +53,18 @@ class Consumer:
 
     With `batch`, the function gets each batch's events of its types as one list (work it does
     once per batch, such as reading its settings, is then not done once per event); if it
-    raises, the engine gives it the events one at a time to find the one that fails."""
+    raises, the engine gives it the events one at a time to find the one that fails.
+
+    With `rows_only`, the function promises to do nothing but write rows through Django (no
+    call to anything outside the database): it then applies in the round's transaction with the
+    read models, rather than in one of its own after it (projections/rounds.py)."""
 
     version = 1
 
-    def __init__(self, function: Callable, types: Sequence[str], name: str, batch: bool = False) -> None:
+    def __init__(self, function: Callable, types: Sequence[str], name: str, batch: bool = False,
+                 rows_only: bool = False) -> None:
         self.function, self.types, self.name, self.batch = function, frozenset(types), name, batch
+        self.shares_transaction = rows_only  # projections/rounds.py
         self.rebuild_refusal = (
             f"{name} is a consumer: it has no tables to rebuild. To give it every event again (it must "
             f"deduplicate by event id), run `rebuild_projections --in-place {name}`.")
@@ -94,9 +100,10 @@ def consumed(event: RecordedEvent) -> ConsumedEvent:
 _registered: dict[str, Consumer] = {}
 
 
-def consumer(*types: str, name: str | None = None, batch: bool = False) -> Callable:
+def consumer(*types: str, name: str | None = None, batch: bool = False, rows_only: bool = False) -> Callable:
     """Run the decorated function for each stored event of these types (current names); with
-    `batch`, once per batch with the list of them."""
+    `batch`, once per batch with the list of them; with `rows_only` (it writes database rows and
+    nothing else), in the read models' transaction."""
     if not types:
         raise TypeError("@consumer needs at least one event type")
     unknown = [t for t in types if t not in domain_events.EVENT_TYPES]
@@ -109,7 +116,7 @@ def consumer(*types: str, name: str | None = None, batch: bool = False) -> Calla
         known = _registered.get(consumer_name)
         if known is not None and known.function is not function:
             raise ValueError(f"two consumers are named {consumer_name!r}: give one of them another name=")
-        _registered[consumer_name] = Consumer(function, types, consumer_name, batch)
+        _registered[consumer_name] = Consumer(function, types, consumer_name, batch, rows_only)
         return function
 
     return register

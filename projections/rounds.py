@@ -6,11 +6,11 @@ fixed cost per round (its lock, its state row, its read of the log, its attempt 
 transaction, its unlock), which under a stream of commands cost more than the events did.
 Here the projections that stand at the same checkpoint go together: each statement of the
 engine's contract (projections/engine.py) is made once for all of them, and one transaction
-applies the batch to every table projector and advances their checkpoints. A projector that is
-not a table projector (the integration relay) shares the lock, the read and the count, and
-applies the batch after that transaction in its own, as engine.catch_up would: what it does
-outside the database (a publish) must never be rolled back and repeated because another
-projection failed.
+applies the batch to every table projector (and every consumer that writes only rows) and
+advances their checkpoints. Any other projector (the integration relay) shares the lock, the
+read and the count, and applies the batch after that transaction in its own, as
+engine.catch_up would: what it does outside the database (a publish) must never be rolled back
+and repeated because another projection failed.
 
 What each projection is promised does not change. Each keeps its own state row and runner
 lock: one another runner holds is left to it (`busy`). One that is stalled, waiting for a
@@ -42,8 +42,8 @@ from .state_row import StateRow, StateRows
 
 def shares_transaction(projector: Projector) -> bool:
     """Whether it writes nothing but rows in the engine's transaction, so that a rolled-back
-    round leaves no trace of it."""
-    return isinstance(projector, TableProjector)
+    round leaves no trace of it: a table projector, or a consumer that says so (`rows_only`)."""
+    return isinstance(projector, TableProjector) or getattr(projector, "shares_transaction", False)
 
 
 def catch_up_together(projectors: list[Projector], time_budget: float | None = None,

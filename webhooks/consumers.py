@@ -7,7 +7,7 @@ from projections.consumers import ConsumedEvent, consumer
 from .outbox import active_subscriptions, enqueue
 
 
-@consumer(*EVENT_TYPES, name="webhooks", batch=True)
+@consumer(*EVENT_TYPES, name="webhooks", batch=True, rows_only=True)
 def webhooks(events: list[ConsumedEvent]) -> None:
     # It sees every event of every command: the subscriptions are read once per batch.
     subscriptions = active_subscriptions()

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import transaction
+from django.db.models.expressions import RawSQL
 
 from alerts.models import LowStockAlert, LowStockThreshold
 from products import eventstore
@@ -86,8 +87,9 @@ def test_an_event_given_twice_raises_one_alert(committed_db, settings):
 
 
 @pytest.fixture
-def failing_consumer(monkeypatch, fresh_projectors):
-    """A consumer with a bug that meets the shipments of `victims`; registered for the test only."""
+def failing_consumer(request, monkeypatch, fresh_projectors):
+    """A consumer with a bug that meets the shipments of `victims`; registered for the test only
+    (with the parameter `rows_only`, it applies in the read models' transaction)."""
     victims: set[uuid.UUID] = set()
     seen: list[uuid.UUID] = []
 
@@ -97,11 +99,13 @@ def failing_consumer(monkeypatch, fresh_projectors):
         seen.append(event.id)
 
     monkeypatch.setitem(consumers._registered, "test_picky",
-                        consumers.Consumer(picky, ["StockShipped"], "test_picky"))
+                        consumers.Consumer(picky, ["StockShipped"], "test_picky",
+                                           rows_only=getattr(request, "param", "") == "rows_only"))
     projectors.all_projectors.cache_clear()
     return victims, seen
 
 
+@pytest.mark.parametrize("failing_consumer", ["own_transaction", "rows_only"], indirect=True)
 def test_a_consumer_that_raises_stalls_alone_while_the_others_stay_current(committed_db, settings, failing_consumer):
     victims, seen = failing_consumer
     settings.PROJECTION_RETRY_BASE_SECONDS = 0
@@ -131,6 +135,28 @@ def test_a_consumer_that_raises_stalls_alone_while_the_others_stay_current(commi
     operations.skip("test_picky", shipped.checkpoint, reason="the bug is known; the shipment needs no notice")
     assert engine.catch_up(projectors.get("test_picky")).outcome == Outcome.CAUGHT_UP
     assert len(seen) == 1  # the healthy product's shipment, after the skipped one
+
+
+@pytest.mark.parametrize("rows_only", [True, False], ids=["as_shipped", "control_own_transactions"])
+def test_consumers_that_write_only_rows_apply_in_the_read_models_transaction(committed_db, rows_only):
+    """The round's one transaction moves the read models' checkpoints and theirs: their state
+    rows carry the same xmin (the id of the transaction that last wrote them). The control, each
+    consumer in a transaction of its own after it, shows the check can tell."""
+    for name in (ALERT, "webhooks"):
+        assert projectors.get(name).shares_transaction  # as the shipped consumers declare
+        projectors.get(name).shares_transaction = rows_only
+    try:
+        everyone = list(projectors.all_projectors().values())
+        rounds.catch_up_together(everyone)
+        ship(register(stock=10), 1)
+        rounds.catch_up_together(everyone)
+        writers = dict(ProjectionState.objects.annotate(writer=RawSQL("xmin::text", [])).values_list("name", "writer"))
+    finally:
+        for name in (ALERT, "webhooks"):
+            projectors.get(name).shares_transaction = True
+    together = {writers["product_catalog"] == writers[name] for name in (ALERT, "webhooks")}
+    assert together == {rows_only}
+    assert writers["integration_relay"] != writers["product_catalog"]  # a publisher is never in it
 
 
 def test_each_consumer_has_a_queue_the_workers_consume():
