@@ -42,7 +42,7 @@ SECRET = "a-secret-of-the-receiver-1234"
 class Receiver:
     """Answers each POST as its script says ("ok", "500", "410", "timeout"; "ok" once it runs out)."""
 
-    def __init__(self, script: list[str]) -> None:
+    def __init__(self, script: list[str], port: int = 0) -> None:
         self.script, self.received, self.lock = list(script), [], threading.Lock()
         receiver = self
 
@@ -62,7 +62,7 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -77,6 +77,7 @@ class Receiver:
 
     def close(self) -> None:
         self.server.shutdown()
+        self.server.server_close()
 
 
 @pytest.fixture
@@ -153,15 +154,26 @@ def test_every_event_reaches_the_receiver_in_order_through_500s_timeouts_and_a_4
         steady.close()
 
 
-def test_a_receiver_that_refuses_connections_is_retried_then_parked_holding_its_place(webhook_settings, from_now):
-    hook = subscribe(f"http://127.0.0.1:{free_port()}/nobody-listens")
-    register(2)
+def test_a_receiver_that_refuses_connections_is_retried_parked_and_given_everything_once_it_listens(
+        webhook_settings, from_now):
+    port = free_port()
+    hook = subscribe(f"http://127.0.0.1:{port}/hook")
+    ids = register(2)
     queued()
     drain(hook, lambda: Subscription.objects.get(pk=hook.pk).status == Subscription.PARKED)
     first = Delivery.objects.filter(subscription=hook).order_by("tx", "position").first()
     assert first.attempts == webhook_settings.WEBHOOK_MAX_ATTEMPTS and "Connect" in first.last_error
     assert Delivery.objects.filter(subscription=hook, state=Delivery.PENDING).count() == 2
     assert Subscription.objects.get(pk=hook.pk).delivered_through == ""
+
+    receiver = Receiver([], port=port)  # the receiver is back, where it was
+    try:
+        resume(Subscription.objects.get(pk=hook.pk))
+        drain(hook, lambda: len(receiver.accepted_ids()) == 2)
+    finally:
+        receiver.close()
+    assert receiver.accepted_ids() == event_ids(ids)
+    assert Subscription.objects.get(pk=hook.pk).delivered_through == str(eventstore.load(ids[1])[0].checkpoint)
 
 
 def test_each_delivery_is_a_signed_cloudevent_and_a_tampered_body_does_not_verify(webhook_settings, from_now):
