@@ -3,18 +3,15 @@ transaction (a consumer's, so once per event), and have it sent once that commit
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from uuid import UUID
 
 from django.db import transaction
-from django.utils import timezone
 
 from products.eventstore import Checkpoint
 
 from . import cloudevents
 from .models import Delivery, Subscription
-
-TRIM_STEP = 5000  # deliveries removed per statement: short locks on a large outbox
 
 # The low-stock alert's own event type (alerts/consumers.py), beside the catalog's events.
 STOCK_LOW = "catalog.stock.low"
@@ -49,15 +46,3 @@ def _send_soon(subscription_ids: list[int]) -> None:
     for subscription_id in subscription_ids:
         deliver.delay(subscription_id)
 
-
-def trim_delivered(older_than: timedelta) -> int:
-    """Remove the deliveries made longer ago than `older_than`; how many went. What waits is never
-    removed, nor what a subscription's admin page shows of late."""
-    cutoff = timezone.now() - older_than
-    removed = 0
-    while True:
-        batch = list(Delivery.objects.filter(state=Delivery.DELIVERED, delivered_at__lt=cutoff)
-                     .values_list("pk", flat=True)[:TRIM_STEP])
-        if not batch:
-            return removed
-        removed += Delivery.objects.filter(pk__in=batch).delete()[0]

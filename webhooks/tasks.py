@@ -9,7 +9,7 @@ from django.conf import settings
 
 from .delivery import deliver_pending
 from .models import Delivery, Subscription
-from .outbox import trim_delivered
+from .retention import trim_delivered
 
 log = logging.getLogger(__name__)
 
