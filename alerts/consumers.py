@@ -39,10 +39,10 @@ def _shipped(event: ConsumedEvent) -> None:
             "position": str(event.position), "product_id": event.stream_id, "sku": product.sku,
             "category": product.category, "stock": after, "threshold": threshold, "raised_at": event.recorded_at})
         if raised:  # to the webhooks subscribed to it, in this same transaction
-            outbox.enqueue(event.id, outbox.STOCK_LOW, event.stream_id, event.recorded_at, {
+            outbox.send_once_committed(outbox.enqueue(event.id, outbox.STOCK_LOW, event.stream_id, event.recorded_at, {
                 "product_id": str(alert.product_id), "sku": alert.sku, "category": alert.category,
                 "stock": alert.stock, "threshold": alert.threshold, "position": alert.position,
-            }, event.position)
+            }, event.position))
 
 
 def threshold_for(category: str) -> int:

@@ -4,7 +4,7 @@ subscription's outbox (webhooks/outbox.py), in the transaction that moves its ch
 from products.domain.events import EVENT_TYPES
 from projections.consumers import ConsumedEvent, consumer
 
-from .outbox import active_subscriptions, enqueue
+from .outbox import active_subscriptions, enqueue, send_once_committed
 
 
 @consumer(*EVENT_TYPES, name="webhooks", batch=True, rows_only=True)
@@ -13,5 +13,8 @@ def webhooks(events: list[ConsumedEvent]) -> None:
     subscriptions = active_subscriptions()
     if not subscriptions:
         return
+    queued: set[int] = set()
     for event in events:
-        enqueue(event.id, event.type, event.stream_id, event.recorded_at, event.data, event.position, subscriptions)
+        queued |= enqueue(event.id, event.type, event.stream_id, event.recorded_at, event.data, event.position,
+                          subscriptions)
+    send_once_committed(queued)  # a task per subscription for the batch, not one per event

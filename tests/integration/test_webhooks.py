@@ -29,7 +29,7 @@ from projections.progress import Outcome
 from tests.api.test_asyncapi import payload_validator
 from tests.support.polling import wait_until
 from tests.support.spawning import free_port
-from webhooks import addresses, signing, tasks
+from webhooks import addresses, outbox, signing, tasks
 from webhooks.admin import SubscriptionForm
 from webhooks.delivery import deliver_pending, resume
 from webhooks.models import Delivery, Subscription
@@ -199,6 +199,25 @@ def test_each_delivery_is_a_signed_cloudevent_and_a_tampered_body_does_not_verif
     assert not signing.verify(SECRET, body.replace(b"Kettle", b"Kettlf"), headers[signing.HEADER])
     assert not signing.verify("another-secret-entirely", body, headers[signing.HEADER])
     assert not signing.verify(SECRET, body, headers[signing.HEADER], now=int(time.time()) + 3600)  # a replay
+
+
+def test_a_batch_sends_one_delivery_task_per_subscription_once_it_commits(webhook_settings, from_now, monkeypatch):
+    sent: list[list[int]] = []
+    monkeypatch.setattr(outbox, "_send_soon", sent.append)
+    hook, other = subscribe("http://127.0.0.1:9/a"), subscribe("http://127.0.0.1:9/b")
+    events = [event for product_id in register(3) for event in eventstore.load(product_id)]
+    with transaction.atomic():
+        projectors.get("webhooks").apply(events, "default")
+        assert sent == []  # not before the commit
+    (once,) = sent  # one send for the batch's 3 events (earlier tests' subscriptions are active too)
+    assert {hook.pk, other.pk} <= set(once) and len(once) == len(set(once))
+    assert Delivery.objects.filter(subscription__in=[hook, other]).count() == 6
+
+    with pytest.raises(RuntimeError):
+        with transaction.atomic():  # a round whose transaction fails: nothing is sent
+            projectors.get("webhooks").apply(eventstore.load(register(1)[0]), "default")
+            raise RuntimeError("the round's transaction fails")
+    assert len(sent) == 1
 
 
 def test_an_event_given_twice_is_queued_once_and_only_for_the_types_asked(webhook_settings, from_now):
