@@ -1,11 +1,12 @@
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import Count, Q
 from django.template.defaultfilters import truncatechars
 
 from products.domain.events import EVENT_TYPES
 
 from . import addresses
-from .delivery import resume
+from .tasks import resume
 from .models import Delivery, Subscription
 from .outbox import STOCK_LOW
 from .ping import ping
@@ -76,9 +77,14 @@ class SubscriptionAdmin(admin.ModelAdmin):
     inlines = [DeliveryInline]
     actions = ["resume_parked", "send_test_delivery"]
 
-    @admin.display(description="lag")
+    def get_queryset(self, request):
+        # The lag of every row of the list in the list's own query, not one count per row.
+        return super().get_queryset(request).annotate(
+            pending=Count("deliveries", filter=Q(deliveries__state=Delivery.PENDING)))
+
+    @admin.display(description="lag", ordering="pending")
     def lag(self, subscription):
-        return subscription.deliveries.filter(state=Delivery.PENDING).count()
+        return subscription.pending
 
     @admin.display(description="last error")
     def error(self, subscription):
@@ -86,12 +92,9 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Resume the selected parked subscriptions", permissions=["operate"])
     def resume_parked(self, request, queryset):
-        from .tasks import QUEUE, deliver
-
         parked = list(queryset.filter(status=Subscription.PARKED))
         for subscription in parked:
             resume(subscription)
-            deliver.apply_async(args=[subscription.pk], queue=QUEUE)
         self.message_user(request, f"Resumed {len(parked)} subscription(s) from where each stopped.", messages.SUCCESS)
 
     @admin.action(description="Send a test delivery (catalog.ping) to the selected subscriptions",

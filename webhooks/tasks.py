@@ -7,7 +7,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.conf import settings
 
-from .delivery import deliver_pending
+from . import delivery
 from .models import Delivery, Subscription
 from .retention import trim_delivered
 
@@ -19,9 +19,16 @@ QUEUE = "webhooks"
 @shared_task(name="webhooks.deliver", ignore_result=True)
 def deliver(subscription_id: int) -> None:
     """Send what is due; come back when the next retry is due, or at once if time ran out."""
-    wait = deliver_pending(subscription_id, settings.WEBHOOK_TASK_SECONDS)
+    wait = delivery.deliver_pending(subscription_id, settings.WEBHOOK_TASK_SECONDS)
     if wait is not None and wait < settings.WEBHOOK_SWEEP_SECONDS:
         deliver.apply_async(args=[subscription_id], countdown=max(wait, 0.0), queue=QUEUE)
+
+
+def resume(subscription: Subscription) -> None:
+    """An operator's resume (the admin, `manage.py webhook_resume`): it goes on from the delivery
+    it stopped at, sent now rather than at beat's next sweep."""
+    delivery.resume(subscription)
+    deliver.apply_async(args=[subscription.pk], queue=QUEUE)
 
 
 @shared_task(name="webhooks.sweep", ignore_result=True)

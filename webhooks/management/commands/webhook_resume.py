@@ -1,8 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from webhooks.delivery import resume
 from webhooks.models import Subscription
-from webhooks.tasks import QUEUE, deliver
+from webhooks.tasks import resume
 
 
 class Command(BaseCommand):
@@ -22,6 +21,5 @@ class Command(BaseCommand):
         for name in names:
             subscription = found[name]
             resume(subscription)
-            deliver.apply_async(args=[subscription.pk], queue=QUEUE)
             self.stdout.write(f"{name} resumed: it goes on with the delivery it stopped at "
                               f"({subscription.parked_reason})")
