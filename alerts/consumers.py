@@ -14,26 +14,36 @@ from webhooks import outbox
 from .models import FollowedProduct, LowStockAlert, LowStockThreshold
 
 
-@consumer("ProductRegistered", "ProductDetailsUpdated", "StockShipped", name="low_stock_alert", rows_only=True)
-def low_stock_alert(event: ConsumedEvent) -> None:
-    if event.type == "ProductRegistered":
-        # One upsert (a registration given again updates the same row), not a read, a savepoint and a write.
-        FollowedProduct.objects.bulk_create(
-            [FollowedProduct(product_id=event.stream_id, sku=event.data["sku"], category=event.data["category"])],
-            update_conflicts=True, unique_fields=["product_id"], update_fields=["sku", "category"])
-    elif event.type == "ProductDetailsUpdated":
-        FollowedProduct.objects.filter(product_id=event.stream_id).update(category=event.data["category"])
-    else:
-        _shipped(event)
+@consumer("ProductRegistered", "ProductDetailsUpdated", "StockShipped", name="low_stock_alert", batch=True,
+          rows_only=True)
+def low_stock_alert(events: list[ConsumedEvent]) -> None:
+    # A batch's shipped products and the thresholds are read once for the batch, not per shipment.
+    shipped = {event.stream_id for event in events if event.type == "StockShipped"}
+    followed = {product.product_id: product for product in FollowedProduct.objects.filter(product_id__in=shipped)} \
+        if shipped else {}
+    thresholds = dict(LowStockThreshold.objects.values_list("category", "threshold")) if shipped else {}
+    for event in events:
+        if event.type == "ProductRegistered":
+            product = FollowedProduct(product_id=event.stream_id, sku=event.data["sku"],
+                                      category=event.data["category"])
+            # One upsert (a registration given again updates the same row).
+            FollowedProduct.objects.bulk_create([product], update_conflicts=True, unique_fields=["product_id"],
+                                                update_fields=["sku", "category"])
+            followed[product.product_id] = product
+        elif event.type == "ProductDetailsUpdated":
+            FollowedProduct.objects.filter(product_id=event.stream_id).update(category=event.data["category"])
+            if event.stream_id in followed:
+                followed[event.stream_id].category = event.data["category"]
+        else:
+            _shipped(event, followed.get(event.stream_id), thresholds)
 
 
-def _shipped(event: ConsumedEvent) -> None:
-    product = FollowedProduct.objects.filter(product_id=event.stream_id).first()
+def _shipped(event: ConsumedEvent, product: FollowedProduct | None, thresholds: dict[str, int]) -> None:
     if product is None:  # its registration was skipped here by an operator: nothing to compare with
         return
     after = event.data["stock"]
     before = after + event.data["quantity"]
-    threshold = threshold_for(product.category)
+    threshold = thresholds.get(product.category, thresholds.get("", settings.LOW_STOCK_THRESHOLD))
     if before >= threshold > after:
         alert, raised = LowStockAlert.objects.get_or_create(event_id=event.id, defaults={
             "position": str(event.position), "product_id": event.stream_id, "sku": product.sku,
@@ -43,8 +53,3 @@ def _shipped(event: ConsumedEvent) -> None:
                 "product_id": str(alert.product_id), "sku": alert.sku, "category": alert.category,
                 "stock": alert.stock, "threshold": alert.threshold, "position": alert.position,
             }, event.position))
-
-
-def threshold_for(category: str) -> int:
-    thresholds = dict(LowStockThreshold.objects.filter(category__in=[category, ""]).values_list("category", "threshold"))
-    return thresholds.get(category, thresholds.get("", settings.LOW_STOCK_THRESHOLD))
